@@ -1,0 +1,63 @@
+"""The request log: one row per LLM call, as the data contract in data_contracts/ describes it."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Float, Index, Integer, MetaData, String, Table
+
+# Every column of the contract, with its SQL type.
+REQUEST_COLUMNS: dict[str, type] = {
+    "request_id": String,
+    "ts": DateTime(timezone=True),
+    "service": String,
+    "task_type": String,
+    "provider": String,
+    "model": String,
+    "prompt_tokens": Integer,
+    "completion_tokens": Integer,
+    "cached_tokens": Integer,
+    "max_tokens": Integer,
+    "temperature": Float,
+    "latency_ms": Float,
+    "ttft_ms": Float,
+    "status": String,
+    "finish_reason": String,
+    "cost_usd": Float,
+    "quality_score": Float,
+    "experiment_id": String,
+    "variant": String,
+}
+
+# What the routing strategy reads; the window extract selects only these.
+ROUTING_COLUMNS: tuple[str, ...] = (
+    "request_id", "ts", "service", "task_type", "provider", "model",
+    "prompt_tokens", "completion_tokens", "cached_tokens", "latency_ms",
+    "status", "cost_usd", "quality_score",
+)
+
+STATUSES = ("ok", "error", "timeout")
+
+
+def requests_table(name: str, metadata: MetaData) -> Table:
+    """Return the SQLAlchemy table for a request log called `name` (schema-qualified allowed)."""
+    schema, _, table_name = name.rpartition(".")
+    columns = [Column(col, sql_type if not isinstance(sql_type, type) else sql_type())
+               for col, sql_type in REQUEST_COLUMNS.items()]
+    table = Table(table_name, metadata, *columns, schema=schema or None)
+    Index(f"ix_{table_name}_ts", table.c.ts)
+    return table
+
+
+def quarantine_table(name: str, metadata: MetaData) -> Table:
+    """Return the table that holds rows which broke a row-level expectation, with the reason."""
+    schema, _, table_name = name.rpartition(".")
+    return Table(
+        table_name, metadata,
+        Column("request_id", String),
+        Column("ts", String),
+        Column("reason", String, nullable=False),
+        Column("row_json", String, nullable=False),
+        Column("source", String, nullable=False),   # "window <start>/<end>" or "ingest <file>"
+        Column("quarantined_at", DateTime(timezone=True), nullable=False),
+        Index(f"ix_{table_name}_source", "source"),
+        schema=schema or None,
+    )

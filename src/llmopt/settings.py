@@ -1,0 +1,120 @@
+"""The one settings object: `llmopt.yaml`, overridden by `LLMOPT_*` environment variables.
+
+Nested fields use `__` in environment variables, e.g. `LLMOPT_POLICY__APPROVAL=manual`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_PRICES = Path(__file__).resolve().parent / "data" / "model_prices.json"
+DEFAULT_CONFIG_FILE = Path("llmopt.yaml")
+
+
+class GuardrailOverrides(BaseModel):
+    """Per-service overrides: any guardrail of the policy, all optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approval: Literal["auto", "manual"] | None = None
+    confidence: float | None = Field(None, gt=0.5, lt=1)
+    quality_margin: float | None = Field(None, ge=0, le=1)
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    latency_p95_ms: float | None = Field(None, gt=0)
+    min_samples: int | None = Field(None, ge=2)
+    min_savings_usd_per_day: float | None = Field(None, ge=0)
+    allowed_models: list[str] | None = None
+
+
+class Guardrails(BaseModel):
+    """The guardrails that apply to one service (policy defaults plus its overrides)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approval: Literal["auto", "manual"] = "auto"
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    quality_margin: float = Field(0.02, ge=0, le=1)
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    latency_p95_ms: float | None = Field(None, gt=0)
+    min_samples: int = Field(200, ge=2)
+    min_savings_usd_per_day: float = Field(0.0, ge=0)
+    allowed_models: list[str] | None = None
+
+
+class Policy(Guardrails):
+    """Guardrails for every service, per-service overrides, and the batch-level bad-row limit."""
+
+    max_bad_row_share: float = Field(0.05, ge=0, le=1)
+    services: dict[str, GuardrailOverrides] = Field(default_factory=dict)
+
+    def for_service(self, service: str) -> Guardrails:
+        """Return the guardrails for `service`: defaults with that service's overrides applied."""
+        base = self.model_dump(include=set(Guardrails.model_fields))
+        overrides = self.services.get(service)
+        if overrides is not None:
+            base.update(overrides.model_dump(exclude_none=True))
+        return Guardrails(**base)
+
+
+class Settings(BaseSettings):
+    """Everything llmopt reads from its environment. Passed down explicitly; never read elsewhere."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LLMOPT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite:///.llmopt/requests.db"
+    requests_table: str = "llm_requests"
+    quarantine_table: str = "llm_requests_quarantine"
+    config_store_uri: str = "file://.llmopt/configs"
+    s3_endpoint_url: str | None = None
+    mlflow_tracking_uri: str = "sqlite:///.llmopt/mlflow.db"
+    mlflow_artifact_location: str | None = ".llmopt/mlartifacts"
+    mlflow_experiment: str = "llmopt"
+    prices_path: Path = BUNDLED_PRICES
+    contracts_dir: Path = REPO_ROOT / "data_contracts"
+    schedule_cron: str = "5 * * * *"
+    fit_sample_rows: int = Field(20_000, ge=1_000)
+    policy: Policy = Field(default_factory=Policy)
+
+    @field_validator("requests_table", "quarantine_table")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        # Table names are interpolated into SQL; allow only identifiers (optionally schema-qualified).
+        if not all(part.isidentifier() for part in value.split(".")):
+            raise ValueError(f"not a plain SQL identifier: {value!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the YAML file (passed as init values), as users expect.
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:
+        """Load settings from `config_file` (default `./llmopt.yaml` if present) and `LLMOPT_*`.
+
+        Raises:
+            FileNotFoundError: an explicitly named file does not exist.
+        """
+        values: dict[str, Any] = {}
+        path = Path(config_file) if config_file else DEFAULT_CONFIG_FILE
+        if config_file and not path.exists():
+            raise FileNotFoundError(f"settings file not found: {path}")
+        if path.exists():
+            values = yaml.safe_load(path.read_text()) or {}
+        values.update(overrides)
+        return cls(**values)
