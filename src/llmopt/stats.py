@@ -1,0 +1,86 @@
+"""Statistics from sufficient statistics, so that heavy aggregation can run in the database."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import stats as sps
+
+
+@dataclass(frozen=True)
+class MeanStats:
+    """Sufficient statistics of a metric: count, sum and sum of squares."""
+
+    n: int
+    sum: float
+    sum_squares: float
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.n if self.n else float("nan")
+
+    @property
+    def variance(self) -> float:
+        """Unbiased sample variance: (Σx² − (Σx)²/n) / (n − 1); NaN when n < 2."""
+        if self.n < 2:
+            return float("nan")
+        return max(0.0, (self.sum_squares - self.sum ** 2 / self.n) / (self.n - 1))
+
+
+@dataclass(frozen=True)
+class ProportionStats:
+    """Sufficient statistics of a rate: trials and successes."""
+
+    n: int
+    successes: int
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.n if self.n else float("nan")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its two-sided confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+
+
+def mean_interval(stats: MeanStats, confidence: float) -> Interval:
+    """Student-t interval for a mean: x̄ ± t_{(1+c)/2, n−1} · s/√n."""
+    if stats.n < 2:
+        return Interval(stats.mean, float("nan"), float("nan"), confidence)
+    half = sps.t.ppf((1 + confidence) / 2, stats.n - 1) * math.sqrt(stats.variance / stats.n)
+    return Interval(stats.mean, stats.mean - half, stats.mean + half, confidence)
+
+
+def welch_difference_interval(control: MeanStats, treatment: MeanStats, confidence: float) -> Interval:
+    """Interval for mean(treatment) − mean(control) with Welch–Satterthwaite degrees of freedom.
+
+    df = (v₁/n₁ + v₂/n₂)² / ((v₁/n₁)²/(n₁−1) + (v₂/n₂)²/(n₂−1)).
+    """
+    if control.n < 2 or treatment.n < 2:
+        return Interval(treatment.mean - control.mean, float("nan"), float("nan"), confidence)
+    a, b = control.variance / control.n, treatment.variance / treatment.n
+    diff = treatment.mean - control.mean
+    se = math.sqrt(a + b)
+    if se == 0:
+        return Interval(diff, diff, diff, confidence)
+    df = (a + b) ** 2 / (a ** 2 / (control.n - 1) + b ** 2 / (treatment.n - 1))
+    half = sps.t.ppf((1 + confidence) / 2, df) * se
+    return Interval(diff, diff - half, diff + half, confidence)
+
+
+def wilson_interval(stats: ProportionStats, confidence: float) -> Interval:
+    """Wilson score interval for a rate: (p̂ + z²/2n ± z√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n)."""
+    if stats.n == 0:
+        return Interval(float("nan"), 0.0, 1.0, confidence)
+    z = sps.norm.ppf((1 + confidence) / 2)
+    p, n = stats.rate, stats.n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), confidence)
