@@ -36,8 +36,9 @@ class ContractViolation:
 class ContractBreach(Exception):
     """The window as a whole breaks the contract; nothing may be published."""
 
-    def __init__(self, violations: list[ContractViolation]):
+    def __init__(self, violations: list[ContractViolation], rejected: pd.DataFrame | None = None):
         self.violations = violations
+        self.rejected = rejected       # rows already known to be bad, kept for the quarantine
         super().__init__("data contract breached: " + "; ".join(str(v) for v in violations))
 
 
@@ -195,7 +196,7 @@ class RequestContract:
             raise ContractBreach([ContractViolation(
                 None, "max_bad_row_share",
                 f"{outcome.bad_row_share:.1%} of rows broke row-level expectations > "
-                f"{max_bad_row_share:.1%}; top reasons: {top}")])
+                f"{max_bad_row_share:.1%}; top reasons: {top}")], rejected=rejected)
         return outcome
 
     @staticmethod

@@ -1,0 +1,57 @@
+"""The `hourly-optimization` flow: extract → validate → fit → evaluate → decide → publish → track."""
+
+from datetime import datetime
+from typing import Literal
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from llmopt.summary import build_summary, no_traffic_summary
+from tasks.decide import decide_changes
+from tasks.evaluate import evaluate_routing, read_published_configs
+from tasks.extract import extract_window
+from tasks.fit import fit_models
+from tasks.publish import publish_configs
+from tasks.settings import load_settings, resolve_window
+from tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
+from tasks.validate import validate_requests
+
+
+@flow(name="hourly-optimization", log_prints=True)
+def hourly_optimization(start: datetime | None = None, end: datetime | None = None, dry_run: bool = False,
+                        approval: Literal["auto", "manual"] | None = None,
+                        config_file: str | None = None) -> dict:
+    """Optimize routing on one window (default: the last complete hour) and publish approved configs.
+
+    Args:
+        start: window start (UTC); default the start of the last complete hour.
+        end: window end (UTC, exclusive); default one hour after start.
+        dry_run: evaluate and record, but publish nothing.
+        approval: override the policy's approval mode for this run.
+        config_file: settings file (default ./llmopt.yaml, then LLMOPT_* variables).
+    """
+    settings = load_settings(config_file, approval)
+    window = resolve_window(start, end)
+    ids = {"prefect_flow_run_id": flow_run.get_id()}
+    ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"])
+    try:
+        frame = extract_window(settings, window)
+        if frame.empty:
+            summary = no_traffic_summary(window, ids)
+            finish_tracking(settings, ids["mlflow_run_id"], True, summary)
+            show_recommendations(summary)
+            return summary
+        validation = validate_requests(settings, window, frame)
+        models = fit_models(settings, validation.valid)
+        latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
+        evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
+        changes = decide_changes(settings, evaluations)
+        outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run)
+        summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run)
+        record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome)
+        show_recommendations(summary)
+    except BaseException as err:
+        finish_tracking(settings, ids["mlflow_run_id"], False, error=f"{type(err).__name__}: {err}")
+        raise
+    finish_tracking(settings, ids["mlflow_run_id"], True, summary)
+    return summary

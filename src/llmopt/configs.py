@@ -1,0 +1,158 @@
+"""Build, check and publish versioned service configs to a config store.
+
+Layout in the store: `<service>/v<version:06d>.json` (immutable), then `<service>/latest.json`,
+written last so that a gateway never sees a version before it is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from llmopt.decisions import Change
+from llmopt.routing import RoutingEvaluation
+from llmopt.stores.config_store import ConfigStore
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_FILE = "service_config.schema.json"
+VERSION_KEY = re.compile(r"^(?P<service>[^/]+)/v(?P<version>\d{6})\.json$")
+
+
+class ConfigSchemaError(ValueError):
+    """A built config does not match data_contracts/service_config.schema.json."""
+
+
+@dataclass(frozen=True)
+class PublishedConfig:
+    """Where one service's new version lies."""
+
+    service: str
+    version: int
+    location: str
+    latest_location: str
+    content_sha256: str
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN and ±inf (not valid JSON) by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):      # numpy scalars
+        return json_safe(value.item())
+    return value
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(json_safe(value), sort_keys=True, separators=(",", ":")).encode()
+
+
+def content_sha256(config: dict) -> str:
+    """SHA-256 of the canonical JSON of the config without its own `content_sha256`."""
+    return hashlib.sha256(canonical_json({k: v for k, v in config.items() if k != "content_sha256"})).hexdigest()
+
+
+def latest_config(store: ConfigStore, service: str) -> dict | None:
+    raw = store.read(f"{service}/latest.json")
+    return None if raw is None else json.loads(raw)
+
+
+def published_versions(store: ConfigStore, service: str) -> list[int]:
+    """Every version file of `service`, including any a crashed run wrote without `latest.json`."""
+    return sorted(int(m["version"]) for k in store.list(f"{service}/") if (m := VERSION_KEY.match(k)))
+
+
+def list_services(store: ConfigStore) -> list[str]:
+    return sorted({m["service"] for k in store.list("") if (m := VERSION_KEY.match(k))})
+
+
+def current_routes(latest: dict[str, dict | None]) -> dict[tuple[str, str], str]:
+    """(service, task_type) → model, from the latest published configs."""
+    return {(svc, task): route["model"] for svc, cfg in latest.items() if cfg
+            for task, route in cfg["routes"].items()}
+
+
+def load_schema(contracts_dir: Path) -> dict:
+    return json.loads((Path(contracts_dir) / SCHEMA_FILE).read_text())
+
+
+def check_config(config: dict, schema: dict) -> None:
+    """Raise ConfigSchemaError naming the field if `config` breaks the schema or its own hash."""
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "<root>"
+        raise ConfigSchemaError(f"config for {config.get('service')!r}: {where}: {first.message}")
+    if config["content_sha256"] != content_sha256(config):
+        raise ConfigSchemaError(f"config for {config['service']!r}: content_sha256 does not match content")
+
+
+def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
+                  latest: dict[str, dict | None], next_versions: dict[str, int],
+                  fingerprints: dict[str, str], window: tuple[datetime, datetime],
+                  lineage_ids: dict[str, str | None], now: datetime) -> tuple[list[dict], dict[str, str]]:
+    """Build the new config of every service that has approved changes.
+
+    Returns:
+        The configs to publish, and for every other service the reason nothing is published.
+    """
+    approved: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.state == "approved":
+            approved.setdefault(change.service, []).append(change)
+    seen = {ev.service for ev in evaluations}
+    skipped = {svc: "no approved change" for svc in seen if svc not in approved}
+    configs = []
+    for service, service_changes in sorted(approved.items()):
+        previous = latest.get(service)
+        if previous and previous["lineage"].get("input_fingerprint") == fingerprints[service]:
+            skipped[service] = f"already published as v{previous['version']} for this window, data and policy"
+            continue
+        routes = {task: dict(route) for task, route in (previous or {}).get("routes", {}).items()}
+        for ev in evaluations:
+            if ev.service == service:
+                routes.setdefault(ev.task_type, {"model": ev.current_model, "provider": ev.current.provider})
+        for change in service_changes:
+            routes[change.task_type] = {"model": change.to_model, "provider": change.to_provider}
+        config = json_safe({
+            "schema_version": SCHEMA_VERSION, "service": service, "version": next_versions[service],
+            "created_at": now.isoformat(), "routes": dict(sorted(routes.items())),
+            "changes": [c.to_config_entry() for c in service_changes],
+            "lineage": {**lineage_ids, "previous_version": previous["version"] if previous else None,
+                        "window_start": window[0].isoformat(), "window_end": window[1].isoformat(),
+                        "input_fingerprint": fingerprints[service]},
+        })
+        config["content_sha256"] = content_sha256(config)
+        configs.append(config)
+    return configs, skipped
+
+
+def publish(store: ConfigStore, configs: list[dict], schema: dict) -> list[PublishedConfig]:
+    """Check every config first, then write each version file and, last, its `latest.json`.
+
+    Nothing is written unless all configs pass the schema, so a run never half-publishes.
+    """
+    for config in configs:
+        check_config(config, schema)
+    published = []
+    for config in configs:
+        service, version = config["service"], config["version"]
+        body = json.dumps(config, indent=2, sort_keys=False).encode()
+        key = f"{service}/v{version:06d}.json"
+        store.write(key, body, exclusive=True)
+        store.write(f"{service}/latest.json", body)
+        published.append(PublishedConfig(service, version, store.location(key),
+                                         store.location(f"{service}/latest.json"), config["content_sha256"]))
+    return published

@@ -1,0 +1,151 @@
+"""The steps of one optimization run, as plain functions of the settings (tasks wrap these)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from llmopt.configs import PublishedConfig, build_configs, current_routes, latest_config, load_schema, \
+    publish, published_versions
+from llmopt.contracts import RequestContract, ValidationOutcome
+from llmopt.decisions import Change
+from llmopt.fitting import FittedModels, fit_models
+from llmopt.prices import PriceMap
+from llmopt.request_log import ROUTING_COLUMNS
+from llmopt.routing import RoutingEvaluation, evaluate_routing
+from llmopt.settings import Settings
+from llmopt.stores.config_store import ConfigStore, open_config_store
+from llmopt.stores.request_log_sql import SqlRequestLog
+from llmopt.workload import last_complete_hour
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open time window [start, end) a run looks at, in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def resolve(cls, start: datetime | None = None, end: datetime | None = None,
+                now: datetime | None = None) -> Window:
+        """Default: the last complete hour. Only `start`: one hour from it. Only `end`: the hour before it.
+
+        Raises:
+            ValueError: `end` is not after `start`.
+        """
+        utc = lambda t: t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)  # noqa: E731
+        if start is None and end is None:
+            start = last_complete_hour(now)
+        if start is None:
+            start = utc(end) - timedelta(hours=1)
+        if end is None:
+            end = utc(start) + timedelta(hours=1)
+        start, end = utc(start), utc(end)
+        if end <= start:
+            raise ValueError(f"window: end {end.isoformat()} must be after start {start.isoformat()}")
+        return cls(start, end)
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600.0
+
+    @property
+    def label(self) -> str:
+        return f"window {self.start.isoformat()}/{self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What the publish step did."""
+
+    published: list[PublishedConfig] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    configs: list[dict] = field(default_factory=list)
+
+
+def request_log(settings: Settings) -> SqlRequestLog:
+    return SqlRequestLog(settings.database_url, settings.requests_table, settings.quarantine_table)
+
+
+def config_store(settings: Settings) -> ConfigStore:
+    return open_config_store(settings.config_store_uri, settings.s3_endpoint_url)
+
+
+def prices(settings: Settings) -> PriceMap:
+    return PriceMap.from_file(settings.prices_path)
+
+
+def extract(settings: Settings, window: Window, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Read the window's rows (routing columns only) from the request log."""
+    return request_log(settings).extract_window(window.start, window.end, ROUTING_COLUMNS, progress)
+
+
+def validate(settings: Settings, window: Window, frame: pd.DataFrame) -> ValidationOutcome:
+    """Check the window against the contract and store its rejected rows in the quarantine table.
+
+    The quarantine is written before a bad-row-share breach is raised, so the reasons can be read.
+    """
+    from llmopt.contracts import ContractBreach
+
+    contract = RequestContract(settings.contracts_dir)
+    log = request_log(settings)
+    try:
+        outcome = contract.validate(frame, ROUTING_COLUMNS, prices(settings), settings.policy.max_bad_row_share)
+    except ContractBreach as breach:
+        if breach.rejected is not None:
+            log.replace_quarantine(window.label, breach.rejected)
+        raise
+    log.replace_quarantine(window.label, outcome.rejected)
+    return outcome
+
+
+def fit(settings: Settings, valid: pd.DataFrame) -> FittedModels:
+    return fit_models(valid, prices(settings), sample_rows=settings.fit_sample_rows)
+
+
+def latest_configs(settings: Settings, services: list[str]) -> dict[str, dict | None]:
+    store = config_store(settings)
+    return {svc: latest_config(store, svc) for svc in services}
+
+
+def evaluate(settings: Settings, window: Window, valid: pd.DataFrame, models: FittedModels,
+             latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
+    """Evaluate routing for every (service, task_type), starting from the published routes."""
+    return evaluate_routing(valid, models, prices(settings), settings.policy, current_routes(latest), window.hours)
+
+
+def input_fingerprints(settings: Settings, window: Window, models: FittedModels) -> dict[str, str]:
+    """Per service: SHA-256 of the window, the service's guardrails and its per-model statistics.
+
+    A re-run of the same window on the same data with the same policy has the same fingerprint,
+    and the publish step then publishes nothing new.
+    """
+    out = {}
+    for service, cells in models.cells.groupby("service", sort=True):
+        payload = {"window": [window.start.isoformat(), window.end.isoformat()],
+                   "guardrails": settings.policy.for_service(service).model_dump(),
+                   "cells": cells.round(9).astype(str).to_dict("records")}
+        out[service] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def publish_changes(settings: Settings, window: Window, evaluations: list[RoutingEvaluation],
+                    changes: list[Change], models: FittedModels, latest: dict[str, dict | None],
+                    lineage_ids: dict[str, str | None], dry_run: bool = False) -> PublishOutcome:
+    """Build the configs of services with approved changes and publish them (unless `dry_run`)."""
+    store = config_store(settings)
+    services = sorted({ev.service for ev in evaluations})
+    next_versions = {svc: max(published_versions(store, svc), default=0) + 1 for svc in services}
+    configs, skipped = build_configs(evaluations, changes, latest, next_versions,
+                                     input_fingerprints(settings, window, models),
+                                     (window.start, window.end), lineage_ids, datetime.now(timezone.utc))
+    if dry_run:
+        skipped.update({c["service"]: "dry run: nothing published" for c in configs})
+        return PublishOutcome([], skipped, configs)
+    return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir)), skipped, configs)

@@ -1,0 +1,25 @@
+"""Read the published routes and evaluate the routing strategy."""
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from llmopt import optimizer
+from llmopt.fitting import FittedModels
+from llmopt.optimizer import Window
+from llmopt.routing import RoutingEvaluation
+from llmopt.settings import Settings
+
+
+@task(name="read-published-configs", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
+      cache_policy=NO_CACHE)
+def read_published_configs(settings: Settings, services: list[str]) -> dict[str, dict | None]:
+    """The latest published config of each service (None where there is none yet)."""
+    return optimizer.latest_configs(settings, services)
+
+
+@task(name="evaluate-routing", retries=0, timeout_seconds=900, cache_policy=NO_CACHE)
+def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, models: FittedModels,
+                     latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
+    """Per (service, task_type): keep, or recommend the cheapest candidate that passes every guardrail."""
+    return optimizer.evaluate(settings, window, valid, models, latest)

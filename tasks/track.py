@@ -1,0 +1,52 @@
+"""Record the run in MLflow and show its results as Prefect artifacts."""
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from llmopt.contracts import ValidationOutcome
+from llmopt.fitting import FittedModels
+from llmopt.optimizer import PublishOutcome, Window
+from llmopt.report import markdown_table
+from llmopt.routing import RoutingEvaluation
+from llmopt.run_record import record_run, run_params, tracker_for
+from llmopt.settings import Settings
+from llmopt.summary import format_summary
+
+
+@task(name="start-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120, cache_policy=NO_CACHE)
+def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_flow_run_id: str | None) -> str:
+    """Open the MLflow run of this flow run; returns its run id."""
+    tags = {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.dry_run": str(dry_run).lower()}
+    return tracker_for(settings).start_run(f"hourly-optimization {window.start:%Y-%m-%dT%H:%M}Z",
+                                           run_params(settings, window, dry_run), tags)
+
+
+@task(name="record-run", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
+def record_run_in_mlflow(settings: Settings, run_id: str, summary: dict, validation: ValidationOutcome,
+                         models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome) -> None:
+    """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""
+    record_run(tracker_for(settings), run_id, summary, validation, models, evaluations, outcome)
+
+
+@task(name="finish-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)
+def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: dict | None = None,
+                    error: str | None = None) -> None:
+    """Close the MLflow run as FINISHED or FAILED (with the error as a tag)."""
+    tracker = tracker_for(settings)
+    if summary is not None and summary.get("status") == "no traffic":
+        tracker.set_tags(run_id, {"llmopt.status": "no traffic"})
+    if error is not None:
+        tracker.set_tags(run_id, {"llmopt.status": "failed", "llmopt.error": error[:5000]})
+    tracker.end_run(run_id, succeeded)
+
+
+@task(name="show-recommendations", retries=1, timeout_seconds=60, cache_policy=NO_CACHE)
+def show_recommendations(summary: dict) -> None:
+    """A table artifact of the routing calls and a markdown summary on the Prefect run."""
+    if summary["recommendations"]:
+        create_table_artifact(key="routing-recommendations", table=summary["recommendations"],
+                              description=f"Routing calls for {summary['window']['start']}")
+    body = "```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.get("changes") or [])
+    create_markdown_artifact(key="optimization-summary", markdown=body,
+                             description=f"MLflow run {summary.get('mlflow_run_id')}")
