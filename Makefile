@@ -1,0 +1,54 @@
+# llmopt: `make demo` runs the hourly optimization once on embedded defaults; `make test` runs every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+
+# No network: keep Prefect, MLflow and Great Expectations from phoning home.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+# The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
+export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
+
+.PHONY: install install-test demo test test-fast bench mlflow-ui prefect-ui serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install                      ## generate a synthetic hour if needed, run the flow once, print the results
+	$(BIN)/llmopt demo
+
+test: install-test                 ## the whole suite; fixtures start PostgreSQL, moto (S3), prefect and mlflow servers
+	$(BIN)/pytest -q -rs
+
+test-fast: install-test            ## unit tests only
+	$(BIN)/pytest -q tests/unit
+
+bench: install                     ## 1,000,000-row hour: seconds per stage, rows/s, peak memory
+	$(BIN)/python bench/bench_flow.py --rows 1000000
+
+mlflow-ui: install                 ## MLflow UI on the demo's local store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///.llmopt/mlflow.db --port 5000
+
+prefect-ui: install                ## Prefect UI/API on the demo's PREFECT_HOME
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+serve: install                     ## run the flow every hour in this process (settings: llmopt.yaml)
+	$(BIN)/llmopt serve
+
+clean:
+	rm -rf .llmopt

@@ -1,0 +1,73 @@
+"""Shared fixtures: settings on temporary stores, a generated hour of traffic, real servers."""
+
+import os
+
+# Before prefect / mlflow / great_expectations are imported: no network here.
+for _key, _value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
+                     "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
+                     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": "us-east-1", "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+    os.environ.setdefault(_key, _value)
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from llmopt.prices import PriceMap  # noqa: E402
+from llmopt.settings import BUNDLED_PRICES, Settings  # noqa: E402
+from llmopt.workload import generate_requests  # noqa: E402
+from tests import services  # noqa: E402
+
+WINDOW_END = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
+WINDOW_START = WINDOW_END - timedelta(hours=1)
+
+
+@pytest.fixture(scope="session")
+def prices() -> PriceMap:
+    return PriceMap.from_file(BUNDLED_PRICES)
+
+
+@pytest.fixture(scope="session")
+def traffic_hour(prices):
+    """120,000 requests in [WINDOW_START, WINDOW_END), seed 11, 10% exploration traffic."""
+    return generate_requests(120_000, hours=1, seed=11, end=WINDOW_END, prices=prices)
+
+
+@pytest.fixture
+def write_settings(tmp_path):
+    """Write an llmopt.yaml on temporary stores (overrides merged in); returns (path, Settings)."""
+    def write(**overrides) -> tuple[Path, Settings]:
+        values = {"database_url": f"sqlite:///{tmp_path}/requests.db",
+                  "config_store_uri": f"file://{tmp_path}/configs",
+                  "mlflow_tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+                  "mlflow_artifact_location": str(tmp_path / "mlartifacts"),
+                  "mlflow_experiment": "llmopt-tests"}
+        values.update(overrides)
+        path = tmp_path / "llmopt.yaml"
+        path.write_text(yaml.safe_dump(values))
+        return path, Settings.load(path)
+    return write
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    url, stop = services.start_postgres()
+    yield url
+    stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    url, stop = services.start_moto()
+    yield url
+    stop()
