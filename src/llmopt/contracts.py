@@ -185,6 +185,9 @@ class RequestContract:
         if violations:
             raise ContractBreach(violations)
 
+        # GX returns results in its own order; list a row's reasons in the contract's order.
+        rank = {e["meta"].get("reason"): i for i, e in enumerate(kept)}
+        row_reasons = {i: sorted(r, key=lambda x: rank.get(x, len(rank))) for i, r in row_reasons.items()}
         self._check_priced(frame, prices, row_reasons)
         bad = pd.Index(sorted(row_reasons), dtype=frame.index.dtype)
         rejected = frame.loc[bad].assign(reason=["; ".join(row_reasons[i]) for i in bad])

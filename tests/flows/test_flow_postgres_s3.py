@@ -1,0 +1,52 @@
+"""The same flow against a real PostgreSQL server and an S3-compatible server over HTTP (moto)."""
+
+import json
+import uuid
+
+import boto3
+import pytest
+from sqlalchemy import text
+
+from flows.hourly_optimization import hourly_optimization
+from llmopt.configs import check_config, load_schema
+from llmopt.optimizer import request_log
+from tests.conftest import WINDOW_END, WINDOW_START
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_flow_on_postgres_publishes_to_s3(write_settings, traffic_hour, postgres_url, s3_endpoint):
+    bucket, table = f"llmopt-{uuid.uuid4().hex[:8]}", f"requests_{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket=bucket)
+    path, settings = write_settings(database_url=postgres_url, requests_table=table,
+                                    quarantine_table=f"{table}_quarantine",
+                                    config_store_uri=f"s3://{bucket}/gateway/configs", s3_endpoint_url=s3_endpoint)
+    log = request_log(settings)
+    # Rows outside the window must stay in the database: the window filter runs in SQL.
+    outside = traffic_hour.head(500).assign(ts=traffic_hour["ts"].head(500) - (WINDOW_END - WINDOW_START),
+                                            request_id=lambda f: "old-" + f["request_id"])
+    log.append(traffic_hour)
+    log.append(outside)
+    with log.engine.connect() as conn:
+        assert conn.execute(text(f"select count(*) from {table}")).scalar_one() == 120_500
+        ts_type = conn.execute(text("select data_type from information_schema.columns "
+                                    f"where table_name = '{table}' and column_name = 'ts'")).scalar_one()
+    assert ts_type == "timestamp with time zone"
+
+    summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+
+    assert summary["rows_read"] == 120_000
+    assert summary["status"] == "published"
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys == ["gateway/configs/search/latest.json", "gateway/configs/search/v000001.json",
+                    "gateway/configs/support/latest.json", "gateway/configs/support/v000001.json"]
+    latest = json.loads(s3.get_object(Bucket=bucket, Key="gateway/configs/support/latest.json")["Body"].read())
+    check_config(latest, load_schema(settings.contracts_dir))
+    assert latest["routes"]["classify_ticket"]["model"] == "gpt-4o-mini"
+    assert [p["location"] for p in summary["published"]] == [
+        f"s3://{bucket}/gateway/configs/search/v000001.json", f"s3://{bucket}/gateway/configs/support/v000001.json"]
+
+    again = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+    assert again["published"] == []
+    assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 4

@@ -1,0 +1,70 @@
+"""The request-log contract: row-level breaches quarantine, batch-level breaches stop."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmopt.contracts import ContractBreach, RequestContract
+from llmopt.request_log import REQUEST_COLUMNS, ROUTING_COLUMNS
+from llmopt.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def contract():
+    return RequestContract(Settings().contracts_dir)
+
+
+def rows(n=6) -> pd.DataFrame:
+    return pd.DataFrame({
+        "request_id": [f"r{i}" for i in range(n)], "ts": ["2026-11-20 10:00:0%d.000000" % i for i in range(n)],
+        "service": "s", "task_type": "t", "provider": "openai", "model": "gpt-4o",
+        "prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 0, "latency_ms": 500.0,
+        "status": "ok", "cost_usd": np.nan, "quality_score": 0.9})
+
+
+def test_clean_rows_pass_and_ts_is_parsed_to_utc(contract, prices):
+    out = contract.validate(rows(), ROUTING_COLUMNS, prices, 0.05)
+    assert (out.rows_read, out.rows_quarantined) == (6, 0)
+    assert str(out.valid["ts"].dtype).endswith("UTC]")
+    assert out.valid["ts"].iloc[1] == pd.Timestamp("2026-11-20 10:00:01", tz="UTC")
+
+
+def test_row_breaches_are_quarantined_with_every_reason(contract, prices):
+    frame = rows()
+    frame.loc[0, ["latency_ms", "quality_score"]] = [0.0, -0.1]
+    frame.loc[1, "ts"] = "not a time"
+    frame.loc[2, "service"] = None
+    out = contract.validate(frame, ROUTING_COLUMNS, prices, max_bad_row_share=0.6)
+    assert list(out.valid["request_id"]) == ["r3", "r4", "r5"]
+    assert dict(zip(out.rejected["request_id"], out.rejected["reason"])) == {
+        "r0": "latency_ms <= 0; quality_score outside [0, 1]", "r1": "ts is null", "r2": "service is null"}
+
+
+def test_missing_column_is_a_batch_breach_naming_column_and_expectation(contract, prices):
+    with pytest.raises(ContractBreach) as err:
+        contract.validate(rows().drop(columns=["latency_ms"]), ROUTING_COLUMNS, prices, 0.05)
+    assert str(err.value) == ("data contract breached: latency_ms: expect_column_to_exist failed "
+                              "(column not found)")
+
+
+def test_wrong_type_is_a_batch_breach(contract, prices):
+    frame = rows().astype({"prompt_tokens": object})
+    frame.loc[3, "prompt_tokens"] = "one hundred"
+    with pytest.raises(ContractBreach, match=r"prompt_tokens: expect_column_values_to_be_of_type\(integer\) "
+                                             r"failed \(expected integer, found object\)"):
+        contract.validate(frame, ROUTING_COLUMNS, prices, 0.05)
+
+
+def test_bad_row_share_over_the_limit_stops_and_keeps_the_rejected_rows(contract, prices):
+    frame = rows(10)
+    frame.loc[:1, "status"] = "boom"
+    with pytest.raises(ContractBreach, match=r"max_bad_row_share failed .*20\.0% of rows .*> 10\.0%") as err:
+        contract.validate(frame, ROUTING_COLUMNS, prices, 0.10)
+    assert list(err.value.rejected["request_id"]) == ["r0", "r1"]
+
+
+def test_full_contract_checks_optional_columns(contract, prices):
+    frame = rows().assign(max_tokens=[256, None, 0, 256, 256, 256], temperature=0.3, ttft_ms=100.0,
+                          finish_reason="stop", experiment_id=None, variant=None)
+    out = contract.validate(frame, list(REQUEST_COLUMNS), prices, 0.5)
+    assert dict(zip(out.rejected["request_id"], out.rejected["reason"])) == {"r2": "max_tokens < 1"}
