@@ -9,6 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
+export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 

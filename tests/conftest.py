@@ -6,7 +6,8 @@ import os
 for _key, _value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
                      "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
                      "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_DEFAULT_REGION": "us-east-1", "PREFECT_LOGGING_LEVEL": "WARNING"}.items():
+                     "AWS_DEFAULT_REGION": "us-east-1", "PREFECT_LOGGING_LEVEL": "WARNING",
+                     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}.items():
     os.environ.setdefault(_key, _value)
 
 from datetime import datetime, timedelta, timezone  # noqa: E402

@@ -19,6 +19,7 @@ QUIET_ENV = {  # no network here: turn telemetry off before prefect / mlflow / g
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",   # keeps `run --json` output pure JSON
 }
 
 

@@ -1,0 +1,78 @@
+"""The `llmopt` command line: run --json, exit codes, generate, ingest, configs; tasks via .fn()."""
+
+import json
+
+import pandas as pd
+import pytest
+from prefect.logging import disable_run_logger
+
+from llmopt.cli import main
+from llmopt.optimizer import Window, request_log
+from tasks.extract import extract_window
+from tests.conftest import WINDOW_END, WINDOW_START
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+WINDOW = ["--start", WINDOW_START.isoformat(), "--end", WINDOW_END.isoformat()]
+
+
+def test_run_json_then_configs_list_show_diff(write_settings, traffic_hour, capsys):
+    path, settings = write_settings()
+    request_log(settings).append(traffic_hour)
+
+    assert main(["--config", str(path), "run", *WINDOW, "--dry-run", "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["status"] == "dry run" and dry["published"] == [] and len(dry["changes"]) == 3
+
+    assert main(["--config", str(path), "run", *WINDOW, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [p["version"] for p in summary["published"]] == [1, 1] and summary["mlflow_run_id"]
+
+    assert main(["--config", str(path), "configs", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "support: v1 of 1" in listing and "classify_ticket=gpt-4o-mini, draft_reply=gpt-4o" in listing
+    assert main(["--config", str(path), "configs", "show", "search"]) == 0
+    assert json.loads(capsys.readouterr().out)["routes"]["summarize"]["model"] == "gpt-4o-mini"
+    assert main(["--config", str(path), "configs", "diff", "search"]) == 0
+    assert "first version" in capsys.readouterr().out
+
+
+def test_failure_exits_non_zero_with_one_line(write_settings, traffic_hour, capsys):
+    path, settings = write_settings()
+    traffic_hour.head(2000).drop(columns=["status"]).to_sql(settings.requests_table, request_log(settings).engine,
+                                                           index=False)
+    assert main(["--config", str(path), "run", *WINDOW]) == 1
+    # Prefect also logs the failed flow run (with its traceback); the CLI's reason is the last line.
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("llmopt: error: ContractBreach: data contract breached: status: expect_column_to_exist "
+                       "failed (column not found)")
+
+
+def test_generate_then_ingest_csv_twice_is_harmless(write_settings, tmp_path, capsys):
+    path, settings = write_settings()
+    assert main(["--config", str(path), "generate", "--rows", "3000", "--hours", "2",
+                 "--end", WINDOW_END.isoformat(), "--seed", "3"]) == 0
+    assert "wrote 3,000 requests" in capsys.readouterr().out
+    frame = request_log(settings).extract_window(WINDOW_START, WINDOW_END, ["request_id"])
+    assert 1200 < len(frame) < 1800                 # about half of two hours
+
+    csv = tmp_path / "more.csv"
+    rows = pd.read_sql(f"select * from {settings.requests_table} limit 50", request_log(settings).engine)
+    rows["request_id"] = "csv-" + rows["request_id"]
+    rows.loc[0, "completion_tokens"] = -1
+    rows.to_csv(csv, index=False)
+    for expected_written in (49, 0):
+        assert main(["--config", str(path), "ingest", str(csv), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert (result["rows_written"], result["rows_quarantined"]) == (expected_written, 1)
+        assert result["quarantine_reasons"] == {"completion_tokens < 0": 1}
+
+
+def test_extract_task_reads_only_the_window(write_settings, traffic_hour):
+    _, settings = write_settings()
+    spread = traffic_hour.iloc[::120]                 # 1,000 rows across the hour
+    request_log(settings).append(spread)
+    half = WINDOW_START + (WINDOW_END - WINDOW_START) / 2
+    with disable_run_logger():
+        frame = extract_window.fn(settings, Window.resolve(WINDOW_START, half))
+    inside = spread.loc[spread["ts"] < half, "request_id"]
+    assert 400 < len(inside) < 600 and sorted(frame["request_id"]) == sorted(inside)

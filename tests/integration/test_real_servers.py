@@ -1,0 +1,99 @@
+"""Against a real `prefect server` and `mlflow server` on localhost, the way users run llmopt.
+
+1. `llmopt run` with PREFECT_API_URL set: the run, its artifacts and the MLflow run land on the servers.
+2. `prefect deploy` of deployments/prefect.yaml, a triggered deployment run, and a process worker
+   that executes it: the schedule/trigger path of the Prefect UI.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow.tracking import MlflowClient
+
+from llmopt.optimizer import request_log
+from tests import services
+from tests.conftest import WINDOW_END, WINDOW_START
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("servers")
+    prefect_url, stop_prefect = services.start_prefect_server(root / "prefect")
+    mlflow_url, stop_mlflow = services.start_mlflow_server(root / "mlflow")
+    yield prefect_url, mlflow_url
+    stop_prefect()
+    stop_mlflow()
+
+
+def cli_env(prefect_url: str, home: Path) -> dict:
+    return {**os.environ, "PREFECT_API_URL": prefect_url, "PREFECT_HOME": str(home)}
+
+
+def flow_runs(prefect_url: str) -> list[dict]:
+    return httpx.post(f"{prefect_url}/flow_runs/filter", json={"sort": "EXPECTED_START_TIME_DESC"}).json()
+
+
+def test_cli_run_is_recorded_on_prefect_and_mlflow_servers(servers, write_settings, traffic_hour, tmp_path):
+    prefect_url, mlflow_url = servers
+    path, settings = write_settings(mlflow_tracking_uri=mlflow_url, mlflow_experiment="llmopt-integration")
+    request_log(settings).append(traffic_hour)
+
+    done = subprocess.run([str(BIN / "llmopt"), "--config", str(path), "run", "--start", WINDOW_START.isoformat(),
+                           "--end", WINDOW_END.isoformat(), "--json"], capture_output=True, text=True,
+                          env=cli_env(prefect_url, tmp_path / "ph"), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "published"
+
+    run = next(r for r in flow_runs(prefect_url) if r["id"] == summary["prefect_flow_run_id"])
+    assert run["state_type"] == "COMPLETED"
+    artifacts = httpx.post(f"{prefect_url}/artifacts/filter",
+                           json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+    assert {a["key"] for a in artifacts} == {"routing-recommendations", "optimization-summary"}
+
+    client = MlflowClient(mlflow_url)
+    mlrun = client.get_run(summary["mlflow_run_id"])
+    assert mlrun.info.status == "FINISHED" and mlrun.data.tags["prefect.flow_run_id"] == run["id"]
+    assert mlrun.data.metrics["configs_published"] == 2
+    assert "recommendations.json" in {a.path for a in client.list_artifacts(mlrun.info.run_id)}
+
+
+def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, traffic_hour, tmp_path):
+    prefect_url, _ = servers
+    path, settings = write_settings(policy={"approval": "manual"})
+    request_log(settings).append(traffic_hour)
+    env = cli_env(prefect_url, tmp_path / "ph")
+
+    def prefect(*args: str, timeout: int = 300) -> str:
+        done = subprocess.run([str(BIN / "prefect"), "--no-prompt", *args], capture_output=True, text=True,
+                              cwd=REPO, env=env, timeout=timeout)
+        assert done.returncode == 0, f"prefect {args}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+        return done.stdout
+
+    prefect("work-pool", "create", "llmopt", "--type", "process")
+    prefect("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")
+    deployments = httpx.post(f"{prefect_url}/deployments/filter", json={}).json()
+    hourly = next(d for d in deployments if d["name"] == "hourly")
+    assert [s["schedule"]["cron"] for s in hourly["schedules"]] == ["5 * * * *"]
+    assert hourly["parameter_openapi_schema"]["properties"]["approval"]  # the UI's run form
+
+    params = {"start": WINDOW_START.isoformat(), "end": WINDOW_END.isoformat(), "config_file": str(path)}
+    prefect("deployment", "run", "hourly-optimization/hourly", "--params", json.dumps(params))
+    prefect("worker", "start", "--pool", "llmopt", "--run-once", timeout=600)
+
+    run = next(r for r in flow_runs(prefect_url) if r["deployment_id"] == hourly["id"]
+               and r["parameters"].get("config_file") == str(path))
+    assert run["state_type"] == "COMPLETED", run["state_name"]
+    artifacts = httpx.post(f"{prefect_url}/artifacts/filter",
+                           json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+    summary_md = next(a for a in artifacts if a["key"] == "optimization-summary")["data"]
+    assert "status        pending approval" in summary_md
