@@ -83,7 +83,7 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
     n = max(1, len(evaluations))
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
     for ax, ev in zip(axes.flat, evaluations):
         for c in (ev.current, *ev.candidates):
             colour = ("tab:blue" if c.model == ev.current_model else
@@ -104,6 +104,7 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
     for ax in list(axes.flat)[len(evaluations):]:
         ax.axis("off")
     fig.suptitle("Cost vs quality (blue: current, green: recommended, olive: eligible, grey: blocked)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     data = _png(fig)
     plt.close(fig)
     return data

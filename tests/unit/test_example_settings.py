@@ -1,0 +1,14 @@
+"""The documented example settings file loads and means what the README says."""
+
+from pathlib import Path
+
+from llmopt.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_example_settings_load():
+    settings = Settings.load(REPO / "llmopt.example.yaml")
+    assert settings.config_store_uri == "s3://gateway-configs/llmopt"
+    assert settings.policy.for_service("support").latency_p95_ms == 4000
+    assert settings.policy.for_service("search").latency_p95_ms is None

@@ -1,0 +1,27 @@
+"""The run report renders: markdown names every call and blocker; plots are real PNG images."""
+
+import io
+
+import pandas as pd
+from matplotlib import image
+
+from llmopt.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model
+from tests.unit.test_routing import evaluate, window  # noqa: F401 - fixture reuse
+
+
+def test_markdown_report_states_the_call_and_why_others_were_blocked(window, prices):  # noqa: F811
+    result, _ = evaluate(window, prices)
+    text = markdown_report("run", {"status": "published"}, [result])
+    assert "### svc / t: switch gpt-4o → gpt-4o-mini: saves $221.09/day" in text
+    assert "max_error_rate: upper bound of error rate 0.1333 > 0.05" in text
+
+
+def test_plots_render_as_png(window, prices):  # noqa: F811
+    result, _ = evaluate(window, prices)
+    frame, _ = window
+    for png in (plot_cost_vs_quality([result, result]), plot_latency_by_model(frame[["model", "latency_ms"]])):
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = image.imread(io.BytesIO(png))
+        assert pixels.shape[0] > 200 and pixels.shape[1] > 300
+        assert pixels[..., :3].std() > 0.05            # not a blank canvas
+    assert plot_latency_by_model(pd.DataFrame({"model": [], "latency_ms": []}))[:4] == b"\x89PNG"
