@@ -48,8 +48,8 @@ mlflow-ui: install                 ## MLflow UI on the demo's local store
 prefect-ui: install                ## Prefect UI/API on the demo's PREFECT_HOME
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
-serve: install                     ## run the flow every hour in this process (settings: llmopt.yaml)
-	$(BIN)/llmopt serve
+serve: install                     ## run the flow every hour in this process; needs a Prefect API (make prefect-ui)
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:4200/api} $(BIN)/llmopt serve
 
 clean:
 	rm -rf .llmopt

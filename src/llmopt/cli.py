@@ -114,7 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flows.hourly_optimization import hourly_optimization
 
     settings = Settings.load(args.config)
-    print(f"serving hourly-optimization on cron {settings.schedule_cron!r} (UTC); Ctrl-C stops")
+    print(f"serving hourly-optimization on cron {settings.schedule_cron!r} (UTC); Ctrl-C stops. "
+          "Scheduling needs a Prefect API (PREFECT_API_URL, e.g. `prefect server start`).")
     hourly_optimization.serve(name="hourly", cron=settings.schedule_cron,
                               parameters={"config_file": args.config} if args.config else {})
     return 0

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -97,3 +98,34 @@ def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, tr
                            json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
     summary_md = next(a for a in artifacts if a["key"] == "optimization-summary")["data"]
     assert "status        pending approval" in summary_md
+
+
+def test_serve_registers_the_hourly_schedule_and_runs_triggered_flows(servers, write_settings, traffic_hour, tmp_path):
+    prefect_url, _ = servers
+    path, settings = write_settings(policy={"approval": "manual"})
+    request_log(settings).append(traffic_hour.iloc[::10])
+    env = cli_env(prefect_url, tmp_path / "ph")
+    serve = subprocess.Popen([str(BIN / "llmopt"), "--config", str(path), "serve"], env=env, cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        served = None
+        while served is None and time.time() < deadline:
+            served = next((d for d in httpx.post(f"{prefect_url}/deployments/filter", json={}).json()
+                           if d["name"] == "hourly" and d["work_pool_name"] is None), None)
+            time.sleep(1)
+        assert served is not None, "llmopt serve did not register its deployment"
+        assert [s["schedule"]["cron"] for s in served["schedules"]] == ["5 * * * *"]
+        assert served["parameters"] == {"config_file": str(path)}
+
+        created = httpx.post(f"{prefect_url}/deployments/{served['id']}/create_flow_run",
+                             json={"parameters": {"start": WINDOW_START.isoformat(), "end": WINDOW_END.isoformat(),
+                                                  "config_file": str(path)}}).json()
+        state = None
+        while time.time() < deadline + 240 and state not in ("COMPLETED", "FAILED", "CRASHED"):
+            time.sleep(2)
+            state = httpx.get(f"{prefect_url}/flow_runs/{created['id']}").json()["state_type"]
+        assert state == "COMPLETED"
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
