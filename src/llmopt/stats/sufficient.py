@@ -25,7 +25,28 @@ class MeanStats:
         """Unbiased sample variance: (Σx² − (Σx)²/n) / (n − 1); NaN when n < 2."""
         if self.n < 2:
             return float("nan")
-        return max(0.0, (self.sum_squares - self.sum ** 2 / self.n) / (self.n - 1))
+        return max(0.0, self.raw_variance)
+
+    @property
+    def raw_variance(self) -> float:
+        """The variance before clamping float noise at zero; clearly negative means inconsistent sums."""
+        return (self.sum_squares - self.sum ** 2 / self.n) / (self.n - 1) if self.n >= 2 else float("nan")
+
+    @classmethod
+    def from_mean_variance(cls, n: int, mean: float, variance: float) -> "MeanStats":
+        """Sums that reproduce a given mean and unbiased variance: Σx = n·x̄, Σx² = (n−1)s² + n·x̄²."""
+        return cls(n, n * mean, (n - 1) * variance + n * mean * mean)
+
+    def problem(self) -> str | None:
+        """Why these statistics cannot be analysed, or None when they can."""
+        if not all(math.isfinite(v) for v in (self.n, self.sum, self.sum_squares)):
+            return "sums are not finite"
+        if self.n < 2:
+            return f"n = {self.n}: at least 2 observations are needed"
+        # Tolerance relative to the sums: Σx² − (Σx)²/n suffers cancellation for large means.
+        if self.raw_variance < -1e-9 * max(1.0, abs(self.sum_squares) / self.n):
+            return f"negative variance ({self.raw_variance:.3g}): sum_squares is inconsistent with sum and n"
+        return None
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,23 @@ class ProportionStats:
     @property
     def rate(self) -> float:
         return self.successes / self.n if self.n else float("nan")
+
+    @property
+    def variance(self) -> float:
+        """Per-observation Bernoulli variance p(1 − p) (GrowthBook's convention for proportions)."""
+        return self.rate * (1 - self.rate)
+
+    @property
+    def mean(self) -> float:
+        return self.rate
+
+    def problem(self) -> str | None:
+        """Why these counts cannot be analysed, or None when they can."""
+        if self.n < 2:
+            return f"n = {self.n}: at least 2 trials are needed"
+        if not 0 <= self.successes <= self.n:
+            return f"successes = {self.successes} is outside [0, n = {self.n}]"
+        return None
 
 
 @dataclass(frozen=True)
