@@ -39,6 +39,11 @@ class SqlRequestLog:
         self._requests = requests_table(table_name, self._metadata)
         self._quarantine = quarantine_table(quarantine_table_name, self._metadata)
 
+    @property
+    def requests(self):
+        """The request log as a SQLAlchemy table, for queries aggregated in the database."""
+        return self._requests
+
     def ensure_tables(self) -> None:
         """Create the request log and quarantine tables if they do not exist yet."""
         self._metadata.create_all(self.engine, checkfirst=True)
