@@ -1,4 +1,4 @@
-"""The `hourly-optimization` flow: extract → validate → fit → evaluate → decide → publish → track."""
+"""The `hourly-optimization` flow: extract → validate → fit → evaluate → experiments → decide → publish → track."""
 
 from datetime import datetime
 from typing import Literal
@@ -9,6 +9,7 @@ from prefect.runtime import flow_run
 from llmopt.summary import build_summary, no_traffic_summary
 from tasks.decide import decide_changes
 from tasks.evaluate import evaluate_routing, read_published_configs
+from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from tasks.extract import extract_window
 from tasks.fit import fit_models
 from tasks.publish import publish_configs
@@ -21,7 +22,7 @@ from tasks.validate import validate_requests
 def hourly_optimization(start: datetime | None = None, end: datetime | None = None, dry_run: bool = False,
                         approval: Literal["auto", "manual"] | None = None,
                         config_file: str | None = None) -> dict:
-    """Optimize routing on one window (default: the last complete hour) and publish approved configs.
+    """Optimize routing and call experiments on one window (default: the last complete hour); publish approved configs.
 
     Args:
         start: window start (UTC); default the start of the last complete hour.
@@ -45,11 +46,14 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         models = fit_models(settings, validation.valid)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
         evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
-        changes = decide_changes(settings, evaluations)
-        outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run)
-        summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run)
+        calls = analyze_experiments(settings, window, latest)
+        changes = decide_changes(settings, evaluations, calls, latest)
+        outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run, calls)
+        summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls)
         record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome)
+        record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
         show_recommendations(summary)
+        show_experiment_calls(calls)
     except BaseException as err:
         finish_tracking(settings, ids["mlflow_run_id"], False, error=f"{type(err).__name__}: {err}")
         raise

@@ -5,12 +5,15 @@ from datetime import datetime, timezone
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.decisions import Change, decide
+from llmopt import optimizer
+from llmopt.decisions import Change
+from llmopt.experiments.analysis import ExperimentCall
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
 
 
 @task(name="decide-changes", retries=0, timeout_seconds=60, cache_policy=NO_CACHE)
-def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation]) -> list[Change]:
-    """`approval: auto` approves what passed every guardrail; `manual` leaves it pending."""
-    return decide(evaluations, settings.policy, datetime.now(timezone.utc))
+def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall] = (),
+                   latest: dict[str, dict | None] | None = None) -> list[Change]:
+    """`approval: auto` approves what passed every guardrail (and every experiment ship); `manual` leaves it pending."""
+    return optimizer.decide_changes(settings, evaluations, list(calls), latest or {}, datetime.now(timezone.utc))

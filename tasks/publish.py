@@ -5,6 +5,7 @@ from prefect.cache_policies import NO_CACHE
 
 from llmopt import optimizer
 from llmopt.decisions import Change
+from llmopt.experiments.analysis import ExperimentCall
 from llmopt.fitting import FittedModels
 from llmopt.optimizer import PublishOutcome, Window
 from llmopt.routing import RoutingEvaluation
@@ -13,11 +14,12 @@ from llmopt.settings import Settings
 
 @task(name="publish-configs", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=300, cache_policy=NO_CACHE)
 def publish_configs(settings: Settings, window: Window, evaluations: list[RoutingEvaluation],
-                    changes: list[Change], models: FittedModels, latest: dict[str, dict | None],
-                    lineage_ids: dict[str, str | None], dry_run: bool = False) -> PublishOutcome:
-    """Write `<service>/vNNNNNN.json`, then `latest.json`, for services with approved changes."""
+                    changes: list[Change], models: FittedModels | None, latest: dict[str, dict | None],
+                    lineage_ids: dict[str, str | None], dry_run: bool = False,
+                    calls: list[ExperimentCall] = ()) -> PublishOutcome:
+    """Write `<service>/vNNNNNN.json`, then `latest.json`, for services with approved changes or new experiments."""
     outcome = optimizer.publish_changes(settings, window, evaluations, changes, models, latest, lineage_ids,
-                                        dry_run)
+                                        dry_run, list(calls))
     logger = get_run_logger()
     for p in outcome.published:
         logger.info("published %s v%d at %s", p.service, p.version, p.location)

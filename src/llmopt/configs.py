@@ -102,37 +102,51 @@ def check_config(config: dict, schema: dict) -> None:
 def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
                   latest: dict[str, dict | None], next_versions: dict[str, int],
                   fingerprints: dict[str, str], window: tuple[datetime, datetime],
-                  lineage_ids: dict[str, str | None], now: datetime) -> tuple[list[dict], dict[str, str]]:
-    """Build the new config of every service that has approved changes.
+                  lineage_ids: dict[str, str | None], now: datetime,
+                  experiments: dict[str, list[dict]] | None = None) -> tuple[list[dict], dict[str, str]]:
+    """Build the new config of every service that has approved changes or whose experiments changed.
+
+    Args:
+        experiments: per service, the `experiments` list its next config carries (running and concluded).
 
     Returns:
         The configs to publish, and for every other service the reason nothing is published.
     """
+    experiments = experiments or {}
     approved: dict[str, list[Change]] = {}
     for change in changes:
         if change.state == "approved":
             approved.setdefault(change.service, []).append(change)
-    seen = {ev.service for ev in evaluations}
-    skipped = {svc: "no approved change" for svc in seen if svc not in approved}
+    moved = {svc for svc, block in experiments.items() if block != (latest.get(svc) or {}).get("experiments", [])}
+    seen = {ev.service for ev in evaluations} | set(experiments)
+    skipped = {svc: "no approved change" for svc in seen if svc not in approved and svc not in moved}
     configs = []
-    for service, service_changes in sorted(approved.items()):
+    for service in sorted(set(approved) | moved):
+        service_changes = approved.get(service, [])
         previous = latest.get(service)
-        if previous and previous["lineage"].get("input_fingerprint") == fingerprints[service]:
+        block = experiments.get(service, (previous or {}).get("experiments", []))
+        fingerprint = fingerprints.get(service) or hashlib.sha256(canonical_json(block)).hexdigest()
+        if (previous and previous["lineage"].get("input_fingerprint") == fingerprint
+                and previous.get("experiments", []) == block):
             skipped[service] = f"already published as v{previous['version']} for this window, data and policy"
             continue
         routes = {task: dict(route) for task, route in (previous or {}).get("routes", {}).items()}
         for ev in evaluations:
             if ev.service == service:
                 routes.setdefault(ev.task_type, {"model": ev.current_model, "provider": ev.current.provider})
+        for entry in block:
+            control = next(v for v in entry["variants"] if v["name"] == entry["control"])
+            routes.setdefault(entry["task_type"], {"model": control["model"], "provider": control["provider"]})
         for change in service_changes:
             routes[change.task_type] = {"model": change.to_model, "provider": change.to_provider}
         config = json_safe({
             "schema_version": SCHEMA_VERSION, "service": service, "version": next_versions[service],
             "created_at": now.isoformat(), "routes": dict(sorted(routes.items())),
             "changes": [c.to_config_entry() for c in service_changes],
+            "experiments": block,
             "lineage": {**lineage_ids, "previous_version": previous["version"] if previous else None,
                         "window_start": window[0].isoformat(), "window_end": window[1].isoformat(),
-                        "input_fingerprint": fingerprints[service]},
+                        "input_fingerprint": fingerprint},
         })
         config["content_sha256"] = content_sha256(config)
         configs.append(config)

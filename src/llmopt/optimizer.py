@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -14,6 +14,9 @@ from llmopt.configs import PublishedConfig, build_configs, current_routes, lates
     publish, published_versions
 from llmopt.contracts import RequestContract, ValidationOutcome
 from llmopt.decisions import Change
+from llmopt.experiments.analysis import ExperimentCall
+from llmopt.decisions import decide
+from llmopt.experiments.running import analyze_running, experiment_changes, experiments_block, running_experiments
 from llmopt.fitting import FittedModels, fit_models
 from llmopt.prices import PriceMap
 from llmopt.request_log import ROUTING_COLUMNS
@@ -110,23 +113,48 @@ def fit(settings: Settings, valid: pd.DataFrame) -> FittedModels:
 
 
 def latest_configs(settings: Settings, services: list[str]) -> dict[str, dict | None]:
+    """The latest config of each service seen in traffic or named by an experiment."""
     store = config_store(settings)
-    return {svc: latest_config(store, svc) for svc in services}
+    return {svc: latest_config(store, svc) for svc in sorted(set(services) | {e.service for e in settings.experiments})}
 
 
 def evaluate(settings: Settings, window: Window, valid: pd.DataFrame, models: FittedModels,
              latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
-    """Evaluate routing for every (service, task_type), starting from the published routes."""
-    return evaluate_routing(valid, models, prices(settings), settings.policy, current_routes(latest), window.hours)
+    """Evaluate routing for every (service, task_type), starting from the published routes.
+
+    A task with a running experiment is held: the experiment owns its route until it concludes.
+    """
+    evaluations = evaluate_routing(valid, models, prices(settings), settings.policy, current_routes(latest),
+                                   window.hours)
+    forever = datetime.max.replace(tzinfo=timezone.utc)
+    held = {(d.service, d.task_type): d.id for d in running_experiments(settings.experiments, latest, forever)}
+    return [replace(ev, recommended=None, verdict=f"held: experiment {held[(ev.service, ev.task_type)]} is running")
+            if (ev.service, ev.task_type) in held else ev for ev in evaluations]
 
 
-def input_fingerprints(settings: Settings, window: Window, models: FittedModels) -> dict[str, str]:
+def analyze_experiments(settings: Settings, window: Window, latest: dict[str, dict | None]) -> list[ExperimentCall]:
+    """Call every running experiment on its traffic from its start to the end of the window."""
+    running = running_experiments(settings.experiments, latest, window.end)
+    return analyze_running(request_log(settings), prices(settings), running,
+                           lambda service: settings.policy.for_service(service).confidence, window.end)
+
+
+def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall],
+                   latest: dict[str, dict | None], now: datetime) -> list[Change]:
+    """Routing recommendations and experiment ships, approved or pending as each service's policy says."""
+    return (decide(evaluations, settings.policy, now)
+            + experiment_changes(calls, settings.experiments, latest, settings.policy, now))
+
+
+def input_fingerprints(settings: Settings, window: Window, models: FittedModels | None) -> dict[str, str]:
     """Per service: SHA-256 of the window, the service's guardrails and its per-model statistics.
 
     A re-run of the same window on the same data with the same policy has the same fingerprint,
     and the publish step then publishes nothing new.
     """
-    out = {}
+    out: dict[str, str] = {}
+    if models is None:
+        return out
     for service, cells in models.cells.groupby("service", sort=True):
         payload = {"window": [window.start.isoformat(), window.end.isoformat()],
                    "guardrails": settings.policy.for_service(service).model_dump(),
@@ -136,15 +164,17 @@ def input_fingerprints(settings: Settings, window: Window, models: FittedModels)
 
 
 def publish_changes(settings: Settings, window: Window, evaluations: list[RoutingEvaluation],
-                    changes: list[Change], models: FittedModels, latest: dict[str, dict | None],
-                    lineage_ids: dict[str, str | None], dry_run: bool = False) -> PublishOutcome:
-    """Build the configs of services with approved changes and publish them (unless `dry_run`)."""
+                    changes: list[Change], models: FittedModels | None, latest: dict[str, dict | None],
+                    lineage_ids: dict[str, str | None], dry_run: bool = False,
+                    calls: list[ExperimentCall] = ()) -> PublishOutcome:
+    """Build the configs of services with approved changes or changed experiments; publish them (unless `dry_run`)."""
     store = config_store(settings)
-    services = sorted({ev.service for ev in evaluations})
+    block = experiments_block(settings.experiments, latest, list(calls), changes)
+    services = sorted({ev.service for ev in evaluations} | set(block))
     next_versions = {svc: max(published_versions(store, svc), default=0) + 1 for svc in services}
     configs, skipped = build_configs(evaluations, changes, latest, next_versions,
                                      input_fingerprints(settings, window, models),
-                                     (window.start, window.end), lineage_ids, datetime.now(timezone.utc))
+                                     (window.start, window.end), lineage_ids, datetime.now(timezone.utc), block)
     if dry_run:
         skipped.update({c["service"]: "dry run: nothing published" for c in configs})
         return PublishOutcome([], skipped, configs)

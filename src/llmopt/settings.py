@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from llmopt.experiments.definitions import ExperimentDefinition
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_PRICES = Path(__file__).resolve().parent / "data" / "model_prices.json"
@@ -82,6 +84,21 @@ class Settings(BaseSettings):
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
+    experiments: list[ExperimentDefinition] = Field(default_factory=list)
+    experiments_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _add_experiments_file(self) -> "Settings":
+        """Append the definitions of `experiments_file` (a YAML list, or a mapping with `experiments:`)."""
+        if self.experiments_file is not None:
+            raw = yaml.safe_load(Path(self.experiments_file).read_text()) or []
+            items = raw.get("experiments", []) if isinstance(raw, dict) else raw
+            # frozen model: set once here, during validation
+            object.__setattr__(self, "experiments", [*self.experiments, *(ExperimentDefinition(**e) for e in items)])
+        ids = [e.id for e in self.experiments]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"experiments: ids must be unique, got {ids}")
+        return self
 
     @field_validator("requests_table", "quarantine_table")
     @classmethod

@@ -6,6 +6,8 @@ from dataclasses import asdict
 
 from llmopt.contracts import ValidationOutcome
 from llmopt.decisions import Change
+from llmopt.experiments.analysis import ExperimentCall
+from llmopt.experiments.reporting import call_rows
 from llmopt.fitting import FittedModels
 from llmopt.optimizer import PublishOutcome, Window
 from llmopt.report import recommendation_rows
@@ -24,7 +26,7 @@ def run_status(changes: list[Change], outcome: PublishOutcome, dry_run: bool) ->
 
 def build_summary(window: Window, validation: ValidationOutcome, models: FittedModels,
                   evaluations: list[RoutingEvaluation], changes: list[Change], outcome: PublishOutcome,
-                  ids: dict[str, str | None], dry_run: bool) -> dict:
+                  ids: dict[str, str | None], dry_run: bool, calls: list[ExperimentCall] = ()) -> dict:
     """Everything a person or a script needs to know about one run."""
     return {
         "status": run_status(changes, outcome, dry_run),
@@ -34,7 +36,9 @@ def build_summary(window: Window, validation: ValidationOutcome, models: FittedM
         "quarantine_reasons": validation.reasons,
         "fit_scores": models.scores,
         "recommendations": recommendation_rows(evaluations),
-        "changes": [{"service": c.service, "task_type": c.task_type, "from": c.from_model, "to": c.to_model,
+        "experiments": call_rows(list(calls)),
+        "changes": [{"service": c.service, "task_type": c.task_type, "strategy": c.strategy,
+                     "from": c.from_model, "to": c.to_model,
                      "expected_savings_usd_per_day": round(c.expected_savings_usd_per_day, 2),
                      "state": c.state, "decided_by": c.decided_by} for c in changes],
         "published": [asdict(p) for p in outcome.published],
@@ -48,7 +52,8 @@ def build_summary(window: Window, validation: ValidationOutcome, models: FittedM
 def no_traffic_summary(window: Window, ids: dict[str, str | None]) -> dict:
     return {"status": "no traffic", "message": "no traffic, nothing to do",
             "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-            "rows_read": 0, "rows_quarantined": 0, "recommendations": [], "changes": [], "published": [],
+            "rows_read": 0, "rows_quarantined": 0, "recommendations": [], "experiments": [], "changes": [],
+            "published": [],
             **ids}
 
 
@@ -66,6 +71,10 @@ def format_summary(summary: dict) -> str:
             extra = (f"  Δquality CI {r['quality_diff_ci']}, scored {r['scored_current/candidate']}, "
                      f"error≤{r['error_rate_upper']}, p95≈{r['predicted_p95_ms']} ms") if r["recommended_model"] else ""
             lines.append(f"  {r['service']}/{r['task_type']}: {r['verdict']}{extra}")
+    for e in summary.get("experiments") or []:
+        needed = f", ~{e['hours_still_needed']} h more" if e.get("hours_still_needed") else ""
+        lines.append(f"experiment    {e['experiment']} ({e['service']}/{e['task_type']}, {e['hours_run']} h, "
+                     f"units {e['units']}): {e['call']}{needed} — {e['reason']}")
     for c in summary["changes"]:
         lines.append(f"change        {c['service']}/{c['task_type']} {c['from']} → {c['to']} "
                      f"(${c['expected_savings_usd_per_day']}/day): {c['state']} by {c['decided_by']}")

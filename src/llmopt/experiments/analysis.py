@@ -55,6 +55,7 @@ class ExperimentCall:
     srm: SrmResult
     hours_still_needed: float | None
     comparisons: list[MetricComparison] = field(default_factory=list)
+    means: dict[str, dict[str, float]] = field(default_factory=dict)   # variant → metric → mean so far
 
     @property
     def label(self) -> str:
@@ -99,9 +100,11 @@ def analyze_experiment(definition: ExperimentDefinition, stats: dict[str, Varian
     units = {v.name: stats[v.name].units if v.name in stats else 0 for v in definition.variants}
     srm = srm_check([units[v.name] for v in definition.variants], [v.weight for v in definition.variants])
 
+    means = {name: {m: s.mean for m, s in v.metrics.items()} for name, v in stats.items()}
+
     def call(kind: str, reason: str, comparisons=(), ship=None, needed=None) -> ExperimentCall:
         return ExperimentCall(definition.id, definition.service, definition.task_type, kind, reason, ship,
-                              hours_run, units, srm, needed, list(comparisons))
+                              hours_run, units, srm, needed, list(comparisons), means)
 
     if srm.mismatch:
         return call(BLOCKED_SRM, f"units per variant {units} do not match the weights (SRM p = {srm.p_value:.2g} "
