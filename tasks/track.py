@@ -15,10 +15,12 @@ from llmopt.summary import format_summary
 
 
 @task(name="start-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120, cache_policy=NO_CACHE)
-def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_flow_run_id: str | None) -> str:
+def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_flow_run_id: str | None,
+                   flow_name: str = "hourly-optimization") -> str:
     """Open the MLflow run of this flow run; returns its run id."""
-    tags = {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.dry_run": str(dry_run).lower()}
-    return tracker_for(settings).start_run(f"hourly-optimization {window.start:%Y-%m-%dT%H:%M}Z",
+    tags = {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.dry_run": str(dry_run).lower(),
+            "llmopt.flow": flow_name}
+    return tracker_for(settings).start_run(f"{flow_name} {window.start:%Y-%m-%dT%H:%M}Z",
                                            run_params(settings, window, dry_run), tags)
 
 

@@ -86,3 +86,13 @@ def format_summary(summary: dict) -> str:
     if summary.get("prefect_flow_run_id"):
         lines.append(f"prefect run   {summary['prefect_flow_run_id']}")
     return "\n".join(lines)
+
+
+def experiment_summary(window: Window, calls: list[ExperimentCall], changes: list[Change], outcome: PublishOutcome,
+                       ids: dict[str, str | None], dry_run: bool) -> dict:
+    """The summary of an `experiment-analysis` run."""
+    return {"status": run_status(changes, outcome, dry_run), "analysed_until": window.end.isoformat(),
+            "experiments": call_rows(calls),
+            "changes": [{"service": c.service, "task_type": c.task_type, "strategy": c.strategy,
+                         "from": c.from_model, "to": c.to_model, "state": c.state} for c in changes],
+            "published": [asdict(p) for p in outcome.published], "not_published": outcome.skipped, **ids}

@@ -1,0 +1,46 @@
+"""The `experiment-analysis` flow: call every running experiment and publish what ships."""
+
+from datetime import datetime
+from typing import Literal
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from llmopt.summary import experiment_summary
+from tasks.decide import decide_changes
+from tasks.evaluate import read_published_configs
+from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
+from tasks.publish import publish_configs
+from tasks.settings import load_settings, resolve_window
+from tasks.track import finish_tracking, start_tracking
+
+
+@flow(name="experiment-analysis", log_prints=True)
+def experiment_analysis(end: datetime | None = None, dry_run: bool = False,
+                        approval: Literal["auto", "manual"] | None = None, config_file: str | None = None) -> dict:
+    """Analyse every running experiment on its traffic up to `end` (default: the end of the last complete hour).
+
+    Args:
+        end: analyse traffic before this time (UTC).
+        dry_run: call the experiments and record them, but publish nothing.
+        approval: override the policy's approval mode for this run.
+        config_file: settings file (default ./llmopt.yaml, then LLMOPT_* variables).
+    """
+    settings = load_settings(config_file, approval)
+    window = resolve_window(None, end)
+    ids = {"prefect_flow_run_id": flow_run.get_id()}
+    ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"], "experiment-analysis")
+    try:
+        latest = read_published_configs(settings, [])
+        calls = analyze_experiments(settings, window, latest)
+        changes = decide_changes(settings, [], calls, latest)
+        outcome = publish_configs(settings, window, [], changes, None, latest, ids, dry_run, calls)
+        record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
+        show_experiment_calls(calls)
+        summary = experiment_summary(window, calls, changes, outcome, ids, dry_run)
+        print(summary)
+    except BaseException as err:
+        finish_tracking(settings, ids["mlflow_run_id"], False, error=f"{type(err).__name__}: {err}")
+        raise
+    finish_tracking(settings, ids["mlflow_run_id"], True)
+    return summary
