@@ -8,6 +8,7 @@ from prefect.runtime import flow_run
 
 from llmopt.summary import experiment_summary
 from tasks.decide import decide_changes
+from tasks.decisions import mark_published, record_decisions, wait_for_review
 from tasks.evaluate import read_published_configs
 from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from tasks.publish import publish_configs
@@ -34,7 +35,11 @@ def experiment_analysis(end: datetime | None = None, dry_run: bool = False,
         latest = read_published_configs(settings, [])
         calls = analyze_experiments(settings, window, latest)
         changes = decide_changes(settings, [], calls, latest)
+        if not dry_run:
+            changes = record_decisions(settings, changes, f"experiment-analysis {ids['prefect_flow_run_id']}")
+            changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)
         outcome = publish_configs(settings, window, [], changes, None, latest, ids, dry_run, calls)
+        mark_published(settings, changes, outcome.published)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
         show_experiment_calls(calls)
         summary = experiment_summary(window, calls, changes, outcome, ids, dry_run)

@@ -8,6 +8,7 @@ from prefect.runtime import flow_run
 
 from llmopt.summary import build_summary, no_traffic_summary
 from tasks.decide import decide_changes
+from tasks.decisions import mark_published, record_decisions, wait_for_review
 from tasks.evaluate import evaluate_routing, read_published_configs
 from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from tasks.extract import extract_window
@@ -21,7 +22,7 @@ from tasks.validate import validate_requests
 @flow(name="hourly-optimization", log_prints=True)
 def hourly_optimization(start: datetime | None = None, end: datetime | None = None, dry_run: bool = False,
                         approval: Literal["auto", "manual"] | None = None,
-                        config_file: str | None = None) -> dict:
+                        approval_timeout_minutes: float | None = None, config_file: str | None = None) -> dict:
     """Optimize routing and call experiments on one window (default: the last complete hour); publish approved configs.
 
     Args:
@@ -29,9 +30,10 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         end: window end (UTC, exclusive); default one hour after start.
         dry_run: evaluate and record, but publish nothing.
         approval: override the policy's approval mode for this run.
+        approval_timeout_minutes: wait this long for a review of pending decisions in the UI (0: don't wait).
         config_file: settings file (default ./llmopt.yaml, then LLMOPT_* variables).
     """
-    settings = load_settings(config_file, approval)
+    settings = load_settings(config_file, approval, approval_timeout_minutes)
     window = resolve_window(start, end)
     ids = {"prefect_flow_run_id": flow_run.get_id()}
     ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"])
@@ -48,7 +50,11 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
         calls = analyze_experiments(settings, window, latest)
         changes = decide_changes(settings, evaluations, calls, latest)
+        if not dry_run:
+            changes = record_decisions(settings, changes, f"hourly-optimization {ids['prefect_flow_run_id']}")
+            changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)
         outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run, calls)
+        mark_published(settings, changes, outcome.published)
         summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls)
         record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)

@@ -10,12 +10,14 @@ from llmopt.settings import Settings
 
 
 @task(name="load-settings", retries=0, timeout_seconds=30, cache_policy=NO_CACHE)
-def load_settings(config_file: str | None, approval: str | None) -> Settings:
-    """`llmopt.yaml` (or `config_file`) + `LLMOPT_*`; `approval` overrides the policy's approval mode."""
+def load_settings(config_file: str | None, approval: str | None,
+                  approval_timeout_minutes: float | None = None) -> Settings:
+    """`llmopt.yaml` (or `config_file`) + `LLMOPT_*`; run parameters override the policy's approval mode and wait."""
     settings = Settings.load(config_file)
-    if approval is not None:
-        policy = settings.policy.model_copy(update={"approval": approval})
-        settings = settings.model_copy(update={"policy": policy})
+    update = {k: v for k, v in (("approval", approval), ("approval_timeout_minutes", approval_timeout_minutes))
+              if v is not None}
+    if update:
+        settings = settings.model_copy(update={"policy": settings.policy.model_copy(update=update)})
     return settings
 
 

@@ -52,3 +52,22 @@ def show_recommendations(summary: dict) -> None:
     body = "```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.get("changes") or [])
     create_markdown_artifact(key="optimization-summary", markdown=body,
                              description=f"MLflow run {summary.get('mlflow_run_id')}")
+
+
+@task(name="start-monitor-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
+      cache_policy=NO_CACHE)
+def start_monitor_tracking(settings: Settings, prefect_flow_run_id: str | None) -> str:
+    """Open the MLflow run of a post-change-monitor run."""
+    return tracker_for(settings).start_run("post-change-monitor", {"policy": settings.policy.model_dump(
+        include={"monitor_hours", "quality_margin", "max_error_rate", "confidence"})},
+        {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.flow": "post-change-monitor"})
+
+
+@task(name="record-monitor-results", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=120,
+      cache_policy=NO_CACHE)
+def record_monitor_results(settings: Settings, run_id: str, results: list[dict]) -> None:
+    """Counts per outcome as metrics and every result as JSON."""
+    tracker = tracker_for(settings)
+    tracker.log_metrics(run_id, {f"decisions_{o}": sum(r["outcome"] == o for r in results)
+                                 for o in ("rolled_back", "confirmed", "monitoring")})
+    tracker.log_json(run_id, results, "monitor_results.json")

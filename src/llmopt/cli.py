@@ -1,4 +1,4 @@
-"""The `llmopt` command line: demo, run, generate, ingest, configs, serve.
+"""The `llmopt` command line: demo, run, generate, ingest, configs, decisions, serve.
 
 Orchestration lives in `flows/`; commands that run the flow import it lazily, so this package
 never imports prefect itself.
@@ -7,6 +7,7 @@ never imports prefect itself.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -101,12 +102,31 @@ def cmd_configs(args: argparse.Namespace) -> int:
     from llmopt.config_commands import diff_configs, list_configs, show_config
 
     settings = Settings.load(args.config)
-    if args.action == "list":
+    if args.action == "rollback":
+        from llmopt.decision_commands import rollback_service
+
+        print(rollback_service(settings, args.service, args.to, args.by, args.reason))
+    elif args.action == "list":
         print(list_configs(settings))
     elif args.action == "show":
         print(show_config(settings, args.service, args.version))
     else:
         print(diff_configs(settings, args.service, args.from_version, args.to_version))
+    return 0
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    from llmopt import decision_commands as dc
+
+    settings = Settings.load(args.config)
+    if args.action == "list":
+        print(dc.list_decisions(settings, args.state, args.service))
+    elif args.action == "show":
+        print(dc.show_decision(settings, args.id))
+    elif args.action == "approve":
+        print(dc.approve_decision(settings, args.id, args.by, args.note))
+    else:
+        print(dc.reject_decision(settings, args.id, args.by, args.note))
     return 0
 
 
@@ -163,7 +183,26 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("service")
     diff.add_argument("from_version", type=int, nargs="?", help="default: the one before to_version")
     diff.add_argument("to_version", type=int, nargs="?", help="default: latest")
+    back = cfg_sub.add_parser("rollback", help="publish an earlier version's routes as a new version")
+    back.add_argument("service")
+    back.add_argument("--to", type=int, help="version whose routes come back (default: the one before latest)")
+    back.add_argument("--by", default=getpass.getuser(), help="who, for the audit trail")
+    back.add_argument("--reason")
     cfg.set_defaults(func=cmd_configs)
+
+    dec = sub.add_parser("decisions", help="list, show, approve or reject decisions")
+    dec_sub = dec.add_subparsers(dest="action", required=True)
+    dec_list = dec_sub.add_parser("list")
+    dec_list.add_argument("--state", choices=["proposed", "approved", "rejected", "expired", "published",
+                                              "monitoring", "confirmed", "rolled_back"])
+    dec_list.add_argument("--service")
+    dec_sub.add_parser("show").add_argument("id", type=int)
+    for verb in ("approve", "reject"):
+        p = dec_sub.add_parser(verb, help=f"{verb} a proposed decision" + (" and publish it" if verb == "approve" else ""))
+        p.add_argument("id", type=int)
+        p.add_argument("--by", default=getpass.getuser(), help="who, for the audit trail")
+        p.add_argument("--note")
+    dec.set_defaults(func=cmd_decisions)
 
     serve = sub.add_parser("serve", help="run the flow on its hourly schedule in this process")
     serve.set_defaults(func=cmd_serve)

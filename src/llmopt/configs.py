@@ -170,3 +170,23 @@ def publish(store: ConfigStore, configs: list[dict], schema: dict) -> list[Publi
         published.append(PublishedConfig(service, version, store.location(key),
                                          store.location(f"{service}/latest.json"), config["content_sha256"]))
     return published
+
+
+def successor_config(service: str, previous: dict | None, routes: dict, change_entries: list[dict], version: int,
+                     now: datetime, lineage_ids: dict[str, str | None]) -> dict:
+    """The next version of a service's config with new routes, outside an hourly run (approval, rollback).
+
+    Its lineage window is the moment it was made; its fingerprint hashes the change entries.
+    """
+    previous = previous or {}
+    config = json_safe({
+        "schema_version": SCHEMA_VERSION, "service": service, "version": version,
+        "created_at": now.isoformat(), "routes": dict(sorted(routes.items())), "changes": change_entries,
+        "experiments": previous.get("experiments", []),
+        "lineage": {"mlflow_run_id": None, "prefect_flow_run_id": None, **lineage_ids,
+                    "previous_version": previous.get("version"), "window_start": now.isoformat(),
+                    "window_end": now.isoformat(),
+                    "input_fingerprint": hashlib.sha256(canonical_json(change_entries)).hexdigest()},
+    })
+    config["content_sha256"] = content_sha256(config)
+    return config

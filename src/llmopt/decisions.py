@@ -28,6 +28,7 @@ class Change:
     state: str
     decided_by: str
     decided_at: str
+    decision_id: int | None = None
 
     def to_config_entry(self) -> dict:
         """The change as it appears in a published config."""
@@ -37,7 +38,7 @@ class Change:
             "to": {"model": self.to_model, "provider": self.to_provider},
             "expected_savings_usd_per_day": round(self.expected_savings_usd_per_day, 6),
             "evidence": self.evidence,
-            "decision": {"state": self.state, "by": self.decided_by, "at": self.decided_at},
+            "decision": {"state": self.state, "by": self.decided_by, "at": self.decided_at, "id": self.decision_id},
         }
 
     def to_dict(self) -> dict:
@@ -47,16 +48,26 @@ class Change:
 def decide(evaluations: list[RoutingEvaluation], policy: Policy, now: datetime) -> list[Change]:
     """One change per recommendation: approved under `approval: auto`, pending under `manual`.
 
+    A change on a task that carries more than `auto_approve_max_traffic_share` of its service's
+    traffic is pending even under `auto`: a person confirms the large ones.
+
     Every recommendation already passed every guardrail in the evaluate step; the approval
     mode only says whether a person must confirm it.
     """
     changes = []
+    service_requests: dict[str, int] = {}
+    for ev in evaluations:
+        service_requests[ev.service] = service_requests.get(ev.service, 0) + ev.task_requests
     for ev in evaluations:
         rec = ev.recommended
         if rec is None:
             continue
         rules = policy.for_service(ev.service)
-        auto = rules.approval == "auto"
+        share = ev.task_requests / max(service_requests[ev.service], 1)
+        auto = rules.approval == "auto" and share <= rules.auto_approve_max_traffic_share
+        why = ("awaiting manual approval" if rules.approval == "manual" else
+               f"awaiting manual approval: {share:.0%} of the service's traffic is above the auto-approve "
+               f"limit {rules.auto_approve_max_traffic_share:.0%}")
         changes.append(Change(
             service=ev.service, task_type=ev.task_type, strategy="routing",
             from_model=ev.current_model, from_provider=ev.current.provider,
@@ -66,6 +77,6 @@ def decide(evaluations: list[RoutingEvaluation], policy: Policy, now: datetime) 
                       "guardrails": rules.model_dump(), "task_requests": ev.task_requests,
                       "window_hours": ev.window_hours},
             state="approved" if auto else "pending",
-            decided_by="policy:auto" if auto else "awaiting manual approval",
+            decided_by="policy:auto" if auto else why,
             decided_at=now.isoformat()))
     return changes

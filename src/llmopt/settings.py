@@ -32,6 +32,7 @@ class GuardrailOverrides(BaseModel):
     min_samples: int | None = Field(None, ge=2)
     min_savings_usd_per_day: float | None = Field(None, ge=0)
     allowed_models: list[str] | None = None
+    auto_approve_max_traffic_share: float | None = Field(None, gt=0, le=1)
 
 
 class Guardrails(BaseModel):
@@ -47,12 +48,15 @@ class Guardrails(BaseModel):
     min_samples: int = Field(200, ge=2)
     min_savings_usd_per_day: float = Field(0.0, ge=0)
     allowed_models: list[str] | None = None
+    auto_approve_max_traffic_share: float = Field(1.0, gt=0, le=1)
 
 
 class Policy(Guardrails):
-    """Guardrails for every service, per-service overrides, and the batch-level bad-row limit."""
+    """Guardrails for every service, per-service overrides, the bad-row limit and the approval wait."""
 
     max_bad_row_share: float = Field(0.05, ge=0, le=1)
+    approval_timeout_minutes: float = Field(0, ge=0)
+    monitor_hours: float = Field(24, gt=0)
     services: dict[str, GuardrailOverrides] = Field(default_factory=dict)
 
     def for_service(self, service: str) -> Guardrails:

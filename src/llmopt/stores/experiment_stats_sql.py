@@ -35,13 +35,30 @@ def read_variant_statistics(log: SqlRequestLog, experiment_id: str, start: datet
     quality outside [0, 1]) are left out, as validation would quarantine them.
     """
     r = log.requests
-    rows = (select(r.c.variant.label("variant"),
+    return aggregate(log, r.c.variant, [r.c.experiment_id == experiment_id, r.c.variant.is_not(None)],
+                     start, end, prices, models)
+
+
+def read_route_statistics(log: SqlRequestLog, service: str, task_type: str, model: str, start: datetime,
+                          end: datetime, prices: PriceMap) -> VariantStats:
+    """Statistics of one task served by one model over [start, end) (before/after a published change)."""
+    r = log.requests
+    found = aggregate(log, r.c.model, [r.c.service == service, r.c.task_type == task_type, r.c.model == model],
+                      start, end, prices, [model])
+    return found.get(model) or VariantStats(model, 0, {})
+
+
+def aggregate(log: SqlRequestLog, group, conditions: list, start: datetime, end: datetime, prices: PriceMap,
+              models: list[str]) -> dict[str, VariantStats]:
+    """Sufficient statistics of every metric per value of `group`, in one GROUP BY in the database."""
+    r = log.requests
+    rows = (select(group.label("grp"),
                    cast(r.c.quality_score, Float).label("quality"),
                    cost_expression(r, prices, models).label("cost"),
                    cast(r.c.latency_ms, Float).label("latency"),
                    cast(r.c.ttft_ms, Float).label("ttft"),
                    case((r.c.status == "ok", 0), else_=1).label("failed"))
-            .where(r.c.experiment_id == experiment_id, r.c.variant.is_not(None))
+            .where(*conditions)
             .where(r.c.ts >= literal(_utc(start), DateTime(timezone=True)))
             .where(r.c.ts < literal(_utc(end), DateTime(timezone=True)))
             .where(r.c.latency_ms > 0, r.c.status.in_(STATUSES))
@@ -51,13 +68,13 @@ def read_variant_statistics(log: SqlRequestLog, experiment_id: str, start: datet
     for name in ("quality", "cost", "latency", "ttft"):
         c = rows.c[name]
         moments += [func.count(c), func.coalesce(func.sum(c), 0.0), func.coalesce(func.sum(c * c), 0.0)]
-    query = select(rows.c.variant, func.count(), func.sum(rows.c.failed), *moments).group_by(rows.c.variant)
+    query = select(rows.c.grp, func.count(), func.sum(rows.c.failed), *moments).group_by(rows.c.grp)
     with log.engine.connect() as conn:
         result = conn.execute(query).all()
     out = {}
-    for variant, units, failed, *m in result:
+    for key, units, failed, *m in result:
         metric = {name: MeanStats(int(m[3 * i]), float(m[3 * i + 1]), float(m[3 * i + 2]))
                   for i, name in enumerate(("quality", "cost_per_request", "latency", "ttft"))}
         metric["error_rate"] = ProportionStats(int(units), int(failed or 0))
-        out[variant] = VariantStats(variant, int(units), metric)
+        out[key] = VariantStats(key, int(units), metric)
     return out
