@@ -31,9 +31,11 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install                      ## generate a synthetic hour if needed, run the flow once, print the results
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/llmopt demo
 
 test: install-test                 ## the whole suite; fixtures start PostgreSQL, moto (S3), prefect and mlflow servers
+	mkdir -p $(PREFECT_HOME)
 	$(BIN)/pytest -q -rs
 
 test-fast: install-test            ## unit tests only

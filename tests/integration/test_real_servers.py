@@ -83,7 +83,8 @@ def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, tr
     prefect("work-pool", "create", "llmopt", "--type", "process")
     prefect("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")
     deployments = httpx.post(f"{prefect_url}/deployments/filter", json={}).json()
-    hourly = next(d for d in deployments if d["name"] == "hourly")
+    hourly = httpx.get(f"{prefect_url}/deployments/name/hourly-optimization/hourly").json()
+    assert sorted(d["name"] for d in deployments) == ["hourly", "hourly", "hourly", "manual-review"]
     assert [s["schedule"]["cron"] for s in hourly["schedules"]] == ["5 * * * *"]
     assert hourly["parameter_openapi_schema"]["properties"]["approval"]  # the UI's run form
 

@@ -12,3 +12,6 @@ def test_example_settings_load():
     assert settings.config_store_uri == "s3://gateway-configs/llmopt"
     assert settings.policy.for_service("support").latency_p95_ms == 4000
     assert settings.policy.for_service("search").latency_p95_ms is None
+    assert settings.policy.approval_timeout_minutes == 60
+    [experiment] = settings.experiments
+    assert experiment.treatments[0].model == "gpt-4o-mini" and experiment.guardrails[1].relative is False

@@ -116,3 +116,23 @@ def test_an_aa_experiment_finds_no_difference_and_ships_nothing(tmp_path):
 def test_definitions_reject_a_control_that_is_not_a_variant():
     with pytest.raises(ValueError, match="control 'nope' is not one of the variants"):
         definition(control="nope")
+
+
+def test_the_decision_lifecycle_allows_only_its_transitions(tmp_path):
+    from llmopt.decisions import Change
+    from llmopt.stores.decision_store import DecisionStateError, DecisionStore
+
+    store = DecisionStore(f"sqlite:///{tmp_path}/decisions.db")
+    change = Change("search", "summarize", "routing", "gpt-4o", "openai", "gpt-4o-mini", "openai", 12.5,
+                    {"quality": float("nan")}, "pending", "awaiting manual approval", START.isoformat())
+    decision_id = store.propose(change, "run 1")
+    assert store.get(decision_id).evidence == {"quality": None}          # NaN is not JSON: stored as null
+    with pytest.raises(DecisionStateError, match="is proposed; it cannot become published"):
+        store.transition(decision_id, "published", "someone")
+    for state in ("approved", "published", "monitoring", "rolled_back"):
+        store.transition(decision_id, state, "policy:test", config_version=3)
+    with pytest.raises(DecisionStateError, match="none, it is final"):
+        store.transition(decision_id, "confirmed", "policy:monitor")
+    assert [e["to_state"] for e in store.history(decision_id)] == [
+        "proposed", "approved", "published", "monitoring", "rolled_back"]
+    assert store.get(decision_id).config_version == 3
