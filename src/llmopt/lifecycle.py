@@ -21,10 +21,14 @@ def decision_store(settings: Settings) -> DecisionStore:
 
 
 def record_decisions(settings: Settings, changes: list[Change], actor: str) -> list[Change]:
-    """Persist every change as a decision (approved ones approved by their policy); returns them with ids."""
+    """Persist every change as a decision (approved ones approved by their policy); returns them with ids.
+
+    A pending change that repeats a still-proposed decision reuses it instead of proposing it again.
+    """
     store, out = decision_store(settings), []
     for change in changes:
-        decision_id = store.propose(change, actor)
+        existing = store.open_proposal(change) if change.state == "pending" else None
+        decision_id = existing if existing is not None else store.propose(change, actor)
         if change.state == "approved":
             store.transition(decision_id, "approved", change.decided_by)
         out.append(replace(change, decision_id=decision_id))

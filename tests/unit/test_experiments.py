@@ -2,6 +2,7 @@
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -136,3 +137,17 @@ def test_the_decision_lifecycle_allows_only_its_transitions(tmp_path):
     assert [e["to_state"] for e in store.history(decision_id)] == [
         "proposed", "approved", "published", "monitoring", "rolled_back"]
     assert store.get(decision_id).config_version == 3
+
+
+def test_a_repeated_pending_change_reuses_its_open_decision(tmp_path):
+    from llmopt.decisions import Change
+    from llmopt.lifecycle import record_decisions
+    from llmopt.settings import Settings
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/decisions.db")
+    change = Change("search", "summarize", "routing", "gpt-4o", "openai", "gpt-4o-mini", "openai", 12.5, {},
+                    "pending", "awaiting manual approval", START.isoformat())
+    first = record_decisions(settings, [change], "run 1")[0].decision_id
+    again = record_decisions(settings, [change], "run 2")[0].decision_id
+    other = record_decisions(settings, [replace(change, to_model="gpt-4.1-nano")], "run 2")[0].decision_id
+    assert first == again != other

@@ -81,6 +81,17 @@ class DecisionStore:
                                                     to_state="proposed", actor=actor, note=None))
         return int(decision_id)
 
+    def open_proposal(self, change: Change) -> int | None:
+        """The id of a still-proposed decision for the same switch, so hourly runs don't pile up duplicates."""
+        d = self.decisions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(d.id, d.from_route, d.to_route).where(
+                d.state == "proposed", d.service == change.service, d.task_type == change.task_type,
+                d.strategy == change.strategy).order_by(d.id)).all()
+        wanted = ({"model": change.from_model, "provider": change.from_provider},
+                  {"model": change.to_model, "provider": change.to_provider})
+        return next((int(i) for i, f, t in rows if (f, t) == wanted), None)
+
     def transition(self, decision_id: int, to_state: str, actor: str, note: str | None = None,
                    config_version: int | None = None, now: datetime | None = None) -> Decision:
         """Move a decision to `to_state`, recording who did it and why.
