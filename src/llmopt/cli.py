@@ -69,6 +69,7 @@ next steps
   MLflow UI     make mlflow-ui    (mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}; http://127.0.0.1:5000)
   Prefect UI    make prefect-ui   (prefect server on the demo's PREFECT_HOME, .llmopt/prefect; http://127.0.0.1:4200)
   configs       .venv/bin/llmopt configs list   |   .venv/bin/llmopt configs show SERVICE
+  decisions     .venv/bin/llmopt decisions list   (audit trail: decisions show ID; undo: configs rollback SERVICE)
   quarantine    table {settings.quarantine_table} in {settings.database_url}""")
     return 0
 
