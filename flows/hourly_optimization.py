@@ -9,7 +9,7 @@ from prefect.runtime import flow_run
 from llmopt.summary import build_summary, no_traffic_summary
 from tasks.decide import decide_changes
 from tasks.decisions import mark_published, record_decisions, wait_for_review
-from tasks.evaluate import evaluate_routing, read_published_configs
+from tasks.evaluate import evaluate_reliability, evaluate_routing, read_published_configs
 from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from tasks.extract import extract_window
 from tasks.fit import fit_models
@@ -48,14 +48,16 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         models = fit_models(settings, validation.valid)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
         evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
+        reliability = evaluate_reliability(settings, validation.valid)
         calls = analyze_experiments(settings, window, latest)
-        changes = decide_changes(settings, evaluations, calls, latest)
+        changes = decide_changes(settings, evaluations, calls, latest, reliability)
         if not dry_run:
             changes = record_decisions(settings, changes, f"hourly-optimization {ids['prefect_flow_run_id']}")
             changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)
         outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run, calls)
         mark_published(settings, changes, outcome.published)
-        summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls)
+        summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls,
+                                reliability)
         record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
         show_recommendations(summary)

@@ -9,6 +9,7 @@ from llmopt.fitting import FittedModels
 from llmopt.optimizer import Window
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
+from llmopt.strategies.reliability import ReliabilityEvaluation
 
 
 @task(name="read-published-configs", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
@@ -23,3 +24,9 @@ def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, mo
                      latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
     """Per (service, task_type): keep, or recommend the cheapest candidate that passes every guardrail."""
     return optimizer.evaluate(settings, window, valid, models, latest)
+
+
+@task(name="evaluate-reliability", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)
+def evaluate_reliability(settings: Settings, valid: pd.DataFrame) -> list[ReliabilityEvaluation]:
+    """Per deployment: timeout from latency quantiles, retries and fallbacks from failure rates."""
+    return optimizer.evaluate_reliability(settings, valid)

@@ -91,7 +91,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from llmopt.ingest import ingest_file
 
-    result = ingest_file(Settings.load(args.config), Path(args.file), args.format)
+    result = ingest_file(Settings.load(args.config), Path(args.file), args.format, args.end)
     print(json.dumps(result, indent=2) if args.json else
           f"{result['rows_read']} rows read: {result['rows_written']} written, "
           f"{result['rows_already_present']} already present, {result['rows_quarantined']} quarantined "
@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", help="load a CSV or Parquet file through the data contract")
     ing.add_argument("file")
-    ing.add_argument("--format", choices=["csv", "parquet"], help="default: from the file name")
+    ing.add_argument("--format", choices=["csv", "parquet", "azure", "llmperf", "routellm-mmlu", "routellm-gsm8k"],
+                     help="request-log columns (csv, parquet; default from the file name) or a real trace")
+    ing.add_argument("--end", type=_iso, help="traces without timestamps: end of the hour they are spread over")
     ing.add_argument("--json", action="store_true")
     ing.set_defaults(func=cmd_ingest)
 

@@ -137,12 +137,17 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
         for entry in block:
             control = next(v for v in entry["variants"] if v["name"] == entry["control"])
             routes.setdefault(entry["task_type"], {"model": control["model"], "provider": control["provider"]})
+        model_settings = {m: dict(v) for m, v in (previous or {}).get("model_settings", {}).items()}
         for change in service_changes:
-            routes[change.task_type] = {"model": change.to_model, "provider": change.to_provider}
+            if change.strategy == "reliability":
+                model_settings[change.to_model] = {"provider": change.to_provider, **(change.to_settings or {})}
+            else:
+                routes[change.task_type] = {"model": change.to_model, "provider": change.to_provider}
         config = json_safe({
             "schema_version": SCHEMA_VERSION, "service": service, "version": next_versions[service],
             "created_at": now.isoformat(), "routes": dict(sorted(routes.items())),
             "changes": [c.to_config_entry() for c in service_changes],
+            "model_settings": dict(sorted(model_settings.items())),
             "experiments": block,
             "lineage": {**lineage_ids, "previous_version": previous["version"] if previous else None,
                         "window_start": window[0].isoformat(), "window_end": window[1].isoformat(),
@@ -182,6 +187,7 @@ def successor_config(service: str, previous: dict | None, routes: dict, change_e
     config = json_safe({
         "schema_version": SCHEMA_VERSION, "service": service, "version": version,
         "created_at": now.isoformat(), "routes": dict(sorted(routes.items())), "changes": change_entries,
+        "model_settings": previous.get("model_settings", {}),
         "experiments": previous.get("experiments", []),
         "lineage": {"mlflow_run_id": None, "prefect_flow_run_id": None, **lineage_ids,
                     "previous_version": previous.get("version"), "window_start": now.isoformat(),

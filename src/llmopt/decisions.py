@@ -29,13 +29,15 @@ class Change:
     decided_by: str
     decided_at: str
     decision_id: int | None = None
+    from_settings: dict | None = None     # deployment settings (timeout_s, retries, fallbacks) for reliability
+    to_settings: dict | None = None
 
     def to_config_entry(self) -> dict:
         """The change as it appears in a published config."""
         return {
             "strategy": self.strategy, "task_type": self.task_type,
-            "from": {"model": self.from_model, "provider": self.from_provider},
-            "to": {"model": self.to_model, "provider": self.to_provider},
+            "from": {"model": self.from_model, "provider": self.from_provider, **(self.from_settings or {})},
+            "to": {"model": self.to_model, "provider": self.to_provider, **(self.to_settings or {})},
             "expected_savings_usd_per_day": round(self.expected_savings_usd_per_day, 6),
             "evidence": self.evidence,
             "decision": {"state": self.state, "by": self.decided_by, "at": self.decided_at, "id": self.decision_id},

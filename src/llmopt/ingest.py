@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ from llmopt import optimizer
 from llmopt.contracts import RequestContract
 from llmopt.request_log import REQUEST_COLUMNS
 from llmopt.settings import Settings
+from llmopt.workload import last_complete_hour
 
 TEXT_COLUMNS = [c for c, t in REQUEST_COLUMNS.items() if c != "ts" and getattr(t, "__name__", "") == "String"]
 
@@ -26,16 +28,28 @@ def read_request_file(path: Path, fmt: str | None = None) -> pd.DataFrame:
         return pd.read_csv(path, dtype={c: "str" for c in TEXT_COLUMNS if c in header})
     if fmt in ("parquet", "pq"):
         return pd.read_parquet(path)
-    raise ValueError(f"format: cannot read {path.name!r} (use --format csv or parquet)")
+    raise ValueError(f"format: cannot read {path.name!r} (use --format csv, parquet or a trace format: "
+                     "azure, llmperf, routellm-mmlu, routellm-gsm8k)")
 
 
-def ingest_file(settings: Settings, path: Path, fmt: str | None = None) -> dict:
+def ingest_file(settings: Settings, path: Path, fmt: str | None = None, end: datetime | None = None) -> dict:
     """Validate a file against the full contract, quarantine bad rows, append new good rows.
 
     Rows whose request_id the log already holds are skipped, so ingesting a file twice is harmless.
     Nothing is written when the file breaks the contract at batch level.
+
+    Args:
+        fmt: csv or parquet (request-log columns), or a real-trace format of `llmopt.importers.FORMATS`.
+        end: for traces without timestamps, the end of the hour their rows are spread over
+            (default: the end of the last complete hour).
     """
-    frame = read_request_file(path, fmt)
+    from llmopt.importers import FORMATS
+
+    if fmt in FORMATS:
+        end = end or last_complete_hour() + timedelta(hours=1)
+        frame = FORMATS[fmt](path, end, optimizer.prices(settings))
+    else:
+        frame = read_request_file(path, fmt)
     outcome = RequestContract(settings.contracts_dir).validate(
         frame, list(REQUEST_COLUMNS), optimizer.prices(settings), settings.policy.max_bad_row_share)
     log = optimizer.request_log(settings)

@@ -22,6 +22,8 @@ from llmopt.prices import PriceMap
 from llmopt.request_log import ROUTING_COLUMNS
 from llmopt.routing import RoutingEvaluation, evaluate_routing
 from llmopt.settings import Settings
+from llmopt.strategies import reliability
+from llmopt.strategies.reliability import ReliabilityEvaluation
 from llmopt.stores.config_store import ConfigStore, open_config_store
 from llmopt.stores.request_log_sql import SqlRequestLog
 from llmopt.workload import last_complete_hour
@@ -126,6 +128,8 @@ def evaluate(settings: Settings, window: Window, valid: pd.DataFrame, models: Fi
     """
     evaluations = evaluate_routing(valid, models, prices(settings), settings.policy, current_routes(latest),
                                    window.hours)
+    if "routing" not in settings.strategies:
+        evaluations = [replace(ev, recommended=None, verdict="keep: the routing strategy is off") for ev in evaluations]
     forever = datetime.max.replace(tzinfo=timezone.utc)
     held = {(d.service, d.task_type): d.id for d in running_experiments(settings.experiments, latest, forever)}
     return [replace(ev, recommended=None, verdict=f"held: experiment {held[(ev.service, ev.task_type)]} is running")
@@ -139,11 +143,18 @@ def analyze_experiments(settings: Settings, window: Window, latest: dict[str, di
                            lambda service: settings.policy.for_service(service).confidence, window.end)
 
 
+def evaluate_reliability(settings: Settings, valid: pd.DataFrame) -> list[ReliabilityEvaluation]:
+    """Timeouts, retries and fallbacks per deployment (when the `reliability` strategy is on)."""
+    return reliability.evaluate_reliability(valid, settings.policy) if "reliability" in settings.strategies else []
+
+
 def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall],
-                   latest: dict[str, dict | None], now: datetime) -> list[Change]:
-    """Routing recommendations and experiment ships, approved or pending as each service's policy says."""
+                   latest: dict[str, dict | None], now: datetime,
+                   reliability_evaluations: list[ReliabilityEvaluation] = ()) -> list[Change]:
+    """Routing, experiment and reliability changes, approved or pending as each service's policy says."""
     return (decide(evaluations, settings.policy, now)
-            + experiment_changes(calls, settings.experiments, latest, settings.policy, now))
+            + experiment_changes(calls, settings.experiments, latest, settings.policy, now)
+            + reliability.decide_reliability(list(reliability_evaluations), latest, settings.policy, now))
 
 
 def input_fingerprints(settings: Settings, window: Window, models: FittedModels | None) -> dict[str, str]:

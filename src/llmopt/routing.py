@@ -132,10 +132,13 @@ def evaluate_task(service: str, task_type: str, cells: pd.DataFrame, traffic: pd
         source = "window traffic"
         if current_model is not None:
             source = f"window traffic (configured {current_model} has no traffic in the window)"
-        current_model = str(cells.sort_values(["requests", "model"], ascending=[False, True]).iloc[0]["model"])
+        # shadow/evaluation rows do not make a model "current": production traffic does
+        current_model = str(cells.sort_values(["production_requests", "requests", "model"],
+                                              ascending=[False, False, True]).iloc[0]["model"])
     mix = traffic[["task_type", "prompt_tokens", "cached_tokens"]]
     mix = mix.sample(n=min(len(mix), TOKEN_MIX_ROWS), random_state=seed) if len(mix) else mix
-    evidence = {row["model"]: _model_evidence(row, mix, len(traffic), window_hours, models, prices,
+    production = int(cells["production_requests"].sum())    # the traffic a route change would move
+    evidence = {row["model"]: _model_evidence(row, mix, production, window_hours, models, prices,
                                               rules.confidence) for _, row in cells.iterrows()}
     current = evidence[current_model]
     current_q = _quality_stats(cells, current_model)
@@ -162,7 +165,7 @@ def evaluate_task(service: str, task_type: str, cells: pd.DataFrame, traffic: pd
             recommended = best
             verdict = (f"switch {current_model} → {best.model}: saves "
                        f"${best.expected_savings_usd_per_day:.2f}/day")
-    return RoutingEvaluation(service, task_type, current_model, source, len(traffic), window_hours,
+    return RoutingEvaluation(service, task_type, current_model, source, production, window_hours,
                              current, tuple(candidates), recommended, verdict)
 
 

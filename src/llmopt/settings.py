@@ -33,6 +33,8 @@ class GuardrailOverrides(BaseModel):
     min_savings_usd_per_day: float | None = Field(None, ge=0)
     allowed_models: list[str] | None = None
     auto_approve_max_traffic_share: float | None = Field(None, gt=0, le=1)
+    timeout_cutoff_share: float | None = Field(None, gt=0, lt=0.5)
+    reliability_min_requests: int | None = Field(None, ge=10)
 
 
 class Guardrails(BaseModel):
@@ -49,6 +51,8 @@ class Guardrails(BaseModel):
     min_savings_usd_per_day: float = Field(0.0, ge=0)
     allowed_models: list[str] | None = None
     auto_approve_max_traffic_share: float = Field(1.0, gt=0, le=1)
+    timeout_cutoff_share: float = Field(0.01, gt=0, lt=0.5)
+    reliability_min_requests: int = Field(100, ge=10)
 
 
 class Policy(Guardrails):
@@ -88,6 +92,7 @@ class Settings(BaseSettings):
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
+    strategies: list[Literal["routing", "reliability"]] = Field(default_factory=lambda: ["routing"])
     experiments: list[ExperimentDefinition] = Field(default_factory=list)
     experiments_file: Path | None = None
 

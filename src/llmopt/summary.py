@@ -26,7 +26,8 @@ def run_status(changes: list[Change], outcome: PublishOutcome, dry_run: bool) ->
 
 def build_summary(window: Window, validation: ValidationOutcome, models: FittedModels,
                   evaluations: list[RoutingEvaluation], changes: list[Change], outcome: PublishOutcome,
-                  ids: dict[str, str | None], dry_run: bool, calls: list[ExperimentCall] = ()) -> dict:
+                  ids: dict[str, str | None], dry_run: bool, calls: list[ExperimentCall] = (),
+                  reliability: list = ()) -> dict:
     """Everything a person or a script needs to know about one run."""
     return {
         "status": run_status(changes, outcome, dry_run),
@@ -37,6 +38,10 @@ def build_summary(window: Window, validation: ValidationOutcome, models: FittedM
         "fit_scores": models.scores,
         "recommendations": recommendation_rows(evaluations),
         "experiments": call_rows(list(calls)),
+        "reliability": [{"service": r.service, "provider": r.provider, "model": r.model, "requests": r.requests,
+                         "failure_rate": round(r.failure_rate.estimate, 4),
+                         "rate_limited_share": round(r.rate_limited_share, 4), **r.settings(),
+                         "verdict": r.verdict} for r in reliability],
         "changes": [{"service": c.service, "task_type": c.task_type, "strategy": c.strategy,
                      "from": c.from_model, "to": c.to_model,
                      "expected_savings_usd_per_day": round(c.expected_savings_usd_per_day, 2),
@@ -75,6 +80,8 @@ def format_summary(summary: dict) -> str:
         needed = f", ~{e['hours_still_needed']} h more" if e.get("hours_still_needed") else ""
         lines.append(f"experiment    {e['experiment']} ({e['service']}/{e['task_type']}, {e['hours_run']} h, "
                      f"units {e['units']}): {e['call']}{needed} — {e['reason']}")
+    for r in summary.get("reliability") or []:
+        lines.append(f"reliability   {r['service']} {r['provider']}/{r['model']}: {r['verdict']}")
     for c in summary["changes"]:
         lines.append(f"change        {c['service']}/{c['task_type']} {c['from']} → {c['to']} "
                      f"(${c['expected_savings_usd_per_day']}/day): {c['state']} by {c['decided_by']}")

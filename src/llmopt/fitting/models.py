@@ -14,6 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from llmopt.fitting.grouped import GroupedRegressor
 from llmopt.prices import PriceMap
+from llmopt.request_log import SHADOW_VARIANT
 
 TOKENS = ("prompt_tokens", "completion_tokens")
 HOLDOUT_SHARE = 0.2
@@ -63,6 +64,7 @@ def cell_statistics(valid: pd.DataFrame, prices: PriceMap) -> pd.DataFrame:
     frame = pd.DataFrame({
         **{k: valid[k] for k in CELL_KEYS + ["provider"]},
         "requests": 1,
+        "production_requests": (valid["variant"] != SHADOW_VARIANT).astype(int) if "variant" in valid else 1,
         "errors": (~ok).astype(int),
         "scored": score.notna().astype(int),
         "quality_sum": score.fillna(0.0),
@@ -70,7 +72,8 @@ def cell_statistics(valid: pd.DataFrame, prices: PriceMap) -> pd.DataFrame:
         "cost_usd": prices.fill_cost(valid),
     })
     cells = frame.groupby(CELL_KEYS, sort=True).agg(
-        provider=("provider", "first"), requests=("requests", "sum"), errors=("errors", "sum"),
+        provider=("provider", "first"), requests=("requests", "sum"),
+        production_requests=("production_requests", "sum"), errors=("errors", "sum"),
         scored=("scored", "sum"), quality_sum=("quality_sum", "sum"),
         quality_sum_squares=("quality_sum_squares", "sum"), cost_usd=("cost_usd", "sum"))
     return cells.reset_index()

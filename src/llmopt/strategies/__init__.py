@@ -1,0 +1,1 @@
+"""Strategies beyond routing, each pure: evaluate the window, return recommendations with evidence."""

@@ -1,0 +1,71 @@
+"""The flow on real public traces (../shared/data/real, see tests/data/README.md): findings checkable by hand."""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from flows.hourly_optimization import hourly_optimization
+from llmopt.configs import check_config, latest_config, load_schema
+from llmopt.ingest import ingest_file
+from llmopt.optimizer import config_store
+from tests.conftest import WINDOW_END, WINDOW_START
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+needs_data = pytest.mark.skipif(not REAL.exists(), reason=f"real traces not found at {REAL}")
+
+
+@needs_data
+def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings):
+    path, settings = write_settings(strategies=["routing", "reliability"])
+    assert ingest_file(settings, REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
+
+    summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+
+    config = latest_config(config_store(settings), "llmperf")
+    check_config(config, load_schema(settings.contracts_dir))
+    with_fallbacks = {(s["provider"], m) for m, s in config["model_settings"].items() if s["fallbacks"]}
+    # by hand: Lepton answered 390 of 450 requests with HTTP 429, Bedrock failed 146 of 300
+    assert {p for p, _ in with_fallbacks} == {"lepton", "bedrock"} and len(with_fallbacks) == 5
+    lepton = next(r for r in summary["reliability"] if r["model"] == "llama2-13b")
+    assert lepton["rate_limited_share"] == pytest.approx(130 / 150, abs=1e-4)
+    # a fallback serves the same model size and is itself reliable
+    assert config["model_settings"]["llama2-70b"]["fallbacks"][0] == {"model": "llama2-70b-4096", "provider": "groq"}
+    raw = pd.read_csv(REAL / "llmperf_leaderboard_requests.csv")
+    groq_p99 = raw.loc[raw["provider"] == "groq", "end_to_end_latency_s"].quantile(0.99)
+    assert groq_p99 < config["model_settings"]["llama2-70b-4096"]["timeout_s"] <= groq_p99 * 1.2 + 0.5
+
+
+@needs_data
+@pytest.mark.parametrize("trace, fmt, task, by_hand", [
+    ("routellm_mmlu_responses.csv", "routellm-mmlu", "mmlu", 0.681 - 0.806),
+    ("routellm_gsm8k_responses.csv", "routellm-gsm8k", "gsm8k", (842 - 1130) / 1319),
+])
+def test_routellm_switch_to_mixtral_is_rejected_at_a_two_point_margin(write_settings, trace, fmt, task, by_hand):
+    path, settings = write_settings(policy={"quality_margin": 0.02})
+    ingest_file(settings, REAL / trace, fmt, WINDOW_END)
+
+    summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+
+    [row] = [r for r in summary["recommendations"] if r["task_type"] == task]
+    assert row["current_model"] == "gpt-4-1106-preview" and row["recommended_model"] == ""
+    assert summary["changes"] == [] and latest_config(config_store(settings), "routellm") is None
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    recs = json.loads(Path(client.download_artifacts(summary["mlflow_run_id"], "recommendations.json")).read_text())
+    mixtral = next(c for r in recs if r["task_type"] == task for c in r["candidates"])
+    assert mixtral["quality_difference"]["estimate"] == pytest.approx(by_hand, abs=0.002)
+    assert any(b.startswith("quality_margin") for b in mixtral["blocked_by"])
+
+
+@needs_data
+def test_an_azure_trace_hour_runs_through_the_contract_and_flow(write_settings):
+    path, settings = write_settings()
+    result = ingest_file(settings, REAL / "azure_llm_2023_code.csv", "azure")
+    assert (result["rows_written"], result["rows_quarantined"]) == (8819, 0)
+    summary = hourly_optimization(start=datetime(2023, 11, 16, 18, tzinfo=timezone.utc),
+                                  end=datetime(2023, 11, 16, 19, 15, tzinfo=timezone.utc), config_file=str(path))
+    assert summary["rows_read"] == 8819 and summary["changes"] == []     # no quality scores: no evidence, no change
