@@ -1,4 +1,4 @@
-"""The flow on real public traces (../shared/data/real, see tests/data/README.md): findings checkable by hand."""
+"""The flow on real public traces (copied unchanged into tests/data/real, see tests/data/README.md)."""
 
 import json
 from datetime import datetime, timezone
@@ -15,11 +15,9 @@ from llmopt.optimizer import config_store
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-needs_data = pytest.mark.skipif(not REAL.exists(), reason=f"real traces not found at {REAL}")
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 
-@needs_data
 def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings):
     path, settings = write_settings(strategies=["routing", "reliability"])
     assert ingest_file(settings, REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
@@ -40,7 +38,6 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
     assert groq_p99 < config["model_settings"]["llama2-70b-4096"]["timeout_s"] <= groq_p99 * 1.2 + 0.5
 
 
-@needs_data
 @pytest.mark.parametrize("trace, fmt, task, by_hand", [
     ("routellm_mmlu_responses.csv", "routellm-mmlu", "mmlu", 0.681 - 0.806),
     ("routellm_gsm8k_responses.csv", "routellm-gsm8k", "gsm8k", (842 - 1130) / 1319),
@@ -61,7 +58,6 @@ def test_routellm_switch_to_mixtral_is_rejected_at_a_two_point_margin(write_sett
     assert any(b.startswith("quality_margin") for b in mixtral["blocked_by"])
 
 
-@needs_data
 def test_an_azure_trace_hour_runs_through_the_contract_and_flow(write_settings):
     path, settings = write_settings()
     result = ingest_file(settings, REAL / "azure_llm_2023_code.csv", "azure")
