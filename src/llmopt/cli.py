@@ -107,6 +107,10 @@ def cmd_configs(args: argparse.Namespace) -> int:
         from llmopt.decision_commands import rollback_service
 
         print(rollback_service(settings, args.service, args.to, args.by, args.reason))
+    elif args.action == "export":
+        from llmopt.config_commands import export_config
+
+        print(export_config(settings, args.service, args.format, args.version), end="")
     elif args.action == "list":
         print(list_configs(settings))
     elif args.action == "show":
@@ -186,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("service")
     diff.add_argument("from_version", type=int, nargs="?", help="default: the one before to_version")
     diff.add_argument("to_version", type=int, nargs="?", help="default: latest")
+    export = cfg_sub.add_parser("export", help="a published version as a LiteLLM router or Portkey config")
+    export.add_argument("service")
+    export.add_argument("--format", choices=["litellm", "portkey"], required=True)
+    export.add_argument("--version", type=int, help="default: latest")
     back = cfg_sub.add_parser("rollback", help="publish an earlier version's routes as a new version")
     back.add_argument("service")
     back.add_argument("--to", type=int, help="version whose routes come back (default: the one before latest)")

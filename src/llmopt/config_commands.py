@@ -50,3 +50,10 @@ def diff_configs(settings: Settings, service: str, from_version: int | None, to_
     b = json.dumps(new["routes"], indent=2, sort_keys=True).splitlines()
     return "\n".join(difflib.unified_diff(a, b, f"{service} v{old['version']} routes",
                                           f"{service} v{new['version']} routes", lineterm=""))
+
+
+def export_config(settings: Settings, service: str, fmt: str, version: int | None = None) -> str:
+    """The gateway export (LiteLLM YAML or Portkey JSON) of a published version, checked against its schema."""
+    from llmopt.exports import render
+
+    return render(fmt, _read(settings, service, version), settings.contracts_dir).decode()

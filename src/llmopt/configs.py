@@ -158,19 +158,29 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
     return configs, skipped
 
 
-def publish(store: ConfigStore, configs: list[dict], schema: dict) -> list[PublishedConfig]:
-    """Check every config first, then write each version file and, last, its `latest.json`.
+def publish(store: ConfigStore, configs: list[dict], schema: dict, exports: tuple[str, ...] = (),
+            contracts_dir: Path | None = None) -> list[PublishedConfig]:
+    """Check every config (and render its gateway exports) first, then write; `latest.json` last.
 
-    Nothing is written unless all configs pass the schema, so a run never half-publishes.
+    Per service: `v<N>.json` and `v<N>.<export>` (never overwritten), then `latest.<export>`, then
+    `latest.json`. Nothing is written unless every config and export passes its schema.
     """
+    from llmopt.exports import SUFFIX, render
+
+    rendered = []
     for config in configs:
         check_config(config, schema)
+        rendered.append({kind: render(kind, config, contracts_dir) for kind in exports})
     published = []
-    for config in configs:
+    for config, files in zip(configs, rendered):
         service, version = config["service"], config["version"]
         body = json.dumps(config, indent=2, sort_keys=False).encode()
         key = f"{service}/v{version:06d}.json"
         store.write(key, body, exclusive=True)
+        for kind, data in files.items():
+            store.write(f"{service}/v{version:06d}.{SUFFIX[kind]}", data, exclusive=True)
+        for kind, data in files.items():
+            store.write(f"{service}/latest.{SUFFIX[kind]}", data)
         store.write(f"{service}/latest.json", body)
         published.append(PublishedConfig(service, version, store.location(key),
                                          store.location(f"{service}/latest.json"), config["content_sha256"]))

@@ -80,7 +80,8 @@ def publish_routes(settings: Settings, service: str, routes: dict, entries: list
     previous = latest_config(store, service)
     version = max(published_versions(store, service), default=0) + 1
     config = successor_config(service, previous, routes, entries, version, datetime.now(timezone.utc), lineage_ids)
-    return publish(store, [config], load_schema(settings.contracts_dir))[0]
+    return publish(store, [config], load_schema(settings.contracts_dir), tuple(settings.exports),
+                   settings.contracts_dir)[0]
 
 
 def approve_and_publish(settings: Settings, decision_id: int, reviewer: str, note: str | None = None) -> PublishedConfig:

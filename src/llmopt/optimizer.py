@@ -189,4 +189,5 @@ def publish_changes(settings: Settings, window: Window, evaluations: list[Routin
     if dry_run:
         skipped.update({c["service"]: "dry run: nothing published" for c in configs})
         return PublishOutcome([], skipped, configs)
-    return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir)), skipped, configs)
+    return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir), tuple(settings.exports),
+                                  settings.contracts_dir), skipped, configs)

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
     strategies: list[Literal["routing", "reliability"]] = Field(default_factory=lambda: ["routing"])
+    exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
     experiments: list[ExperimentDefinition] = Field(default_factory=list)
     experiments_file: Path | None = None
 

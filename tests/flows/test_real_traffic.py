@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from flows.hourly_optimization import hourly_optimization
+from llmopt.cli import main as cli
 from llmopt.configs import check_config, latest_config, load_schema
 from llmopt.ingest import ingest_file
 from llmopt.optimizer import config_store
@@ -19,7 +21,7 @@ REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 
 def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings):
-    path, settings = write_settings(strategies=["routing", "reliability"])
+    path, settings = write_settings(strategies=["routing", "reliability"], exports=["litellm", "portkey"])
     assert ingest_file(settings, REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
@@ -36,6 +38,17 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
     raw = pd.read_csv(REAL / "llmperf_leaderboard_requests.csv")
     groq_p99 = raw.loc[raw["provider"] == "groq", "end_to_end_latency_s"].quantile(0.99)
     assert groq_p99 < config["model_settings"]["llama2-70b-4096"]["timeout_s"] <= groq_p99 * 1.2 + 0.5
+
+    # the gateway exports were published beside the native config, for the same version
+    store = config_store(settings)
+    litellm = yaml.safe_load(store.read("llmperf/latest.litellm.yaml"))
+    assert store.read("llmperf/v000001.litellm.yaml") == store.read("llmperf/latest.litellm.yaml")
+    assert {"lepton/llama2-70b": ["groq/llama2-70b-4096", "together/together_ai/togethercomputer/llama-2-70b-chat"]} \
+        in litellm["router_settings"]["fallbacks"]
+    assert len(litellm["router_settings"]["fallbacks"]) == 5
+    portkey = json.loads(store.read("llmperf/latest.portkey.json"))
+    assert set(portkey) == set(config["routes"])
+    assert cli(["--config", str(path), "configs", "export", "llmperf", "--format", "portkey"]) == 0
 
 
 @pytest.mark.parametrize("trace, fmt, task, by_hand", [

@@ -1,0 +1,130 @@
+"""Gateway formats of a published config: a LiteLLM router config and Portkey gateway configs.
+
+LiteLLM (proxy `config.yaml` / `Router(**…)`): one `model_list` entry per task route, aliased
+`<service>/<task_type>`, plus one per deployment with fallbacks and per fallback deployment, aliased
+`<provider>/<model>`; `router_settings` carries
+`num_retries`, `timeout` and `fallbacks: [{alias: [aliases]}]`. A running experiment becomes several
+deployments under one alias with `weight`s (LiteLLM shuffles at random; only `llmopt.client.assign`
+reproduces llmopt's deterministic split).
+Portkey: one config per task type — `single`, `fallback` (targets in order, on 429/5xx) or
+`loadbalance` (experiment weights) — with `retry` and `request_timeout` (ms) per target.
+Both are checked against JSON Schemas of the documented shapes in `data_contracts/exports/`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+FORMATS = ("litellm", "portkey")
+RETRY_ON = [429, 500, 502, 503, 504]
+SUFFIX = {"litellm": "litellm.yaml", "portkey": "portkey.json"}
+
+
+def _deployment(config: dict, model: str) -> dict:
+    return config.get("model_settings", {}).get(model, {})
+
+
+def _running(config: dict) -> dict[str, dict]:
+    return {e["task_type"]: e for e in config.get("experiments", []) if e["status"] == "running"}
+
+
+def litellm_router(config: dict) -> dict:
+    """The LiteLLM router config of a native llmopt config."""
+    model_list, fallbacks, retries, timeouts = [], [], [0], []
+    running = _running(config)
+
+    def entry(alias: str, model: str, provider: str, weight: float | None = None) -> dict:
+        settings = _deployment(config, model)
+        params = {"model": f"{provider}/{model}"}
+        if settings.get("timeout_s"):
+            params["timeout"] = settings["timeout_s"]
+            timeouts.append(settings["timeout_s"])
+        if weight is not None:
+            params["weight"] = weight
+        retries.append(settings.get("retries", 0))
+        return {"model_name": alias, "litellm_params": params}
+
+    for task, route in sorted(config["routes"].items()):
+        alias = f"{config['service']}/{task}"
+        if task in running:
+            model_list += [entry(alias, v["model"], v["provider"], v["weight"]) for v in running[task]["variants"]]
+        else:
+            model_list.append(entry(alias, route["model"], route["provider"]))
+        chain = _deployment(config, route["model"]).get("fallbacks", [])
+        if chain:
+            fallbacks.append({alias: [f"{f['provider']}/{f['model']}" for f in chain]})
+            for f in chain:
+                if not any(m["model_name"] == f"{f['provider']}/{f['model']}" for m in model_list):
+                    model_list.append(entry(f"{f['provider']}/{f['model']}", f["model"], f["provider"]))
+    # every deployment with fallbacks is also addressable by its own alias, with its fallback chain
+    for model, settings in sorted(config.get("model_settings", {}).items()):
+        alias = f"{settings['provider']}/{model}"
+        routed = any(r["model"] == model for r in config["routes"].values())
+        if not settings.get("fallbacks") or routed:      # a routed model's chain is on its task alias
+            continue
+        if not any(m["model_name"] == alias for m in model_list):
+            model_list.append(entry(alias, model, settings["provider"]))
+        fallbacks.append({alias: [f"{f['provider']}/{f['model']}" for f in settings["fallbacks"]]})
+        for f in settings["fallbacks"]:
+            if not any(m["model_name"] == f"{f['provider']}/{f['model']}" for m in model_list):
+                model_list.append(entry(f"{f['provider']}/{f['model']}", f["model"], f["provider"]))
+    router = {"routing_strategy": "simple-shuffle", "num_retries": max(retries)}
+    if timeouts:
+        router["timeout"] = max(timeouts)
+    if fallbacks:
+        router["fallbacks"] = fallbacks
+    return {"model_list": model_list, "router_settings": router}
+
+
+def portkey_configs(config: dict) -> dict[str, dict]:
+    """task_type → the Portkey gateway config for that task's requests."""
+    running = _running(config)
+
+    def target(model: str, provider: str, weight: float | None = None) -> dict:
+        settings = _deployment(config, model)
+        out = {"provider": provider, "override_params": {"model": model}}
+        if weight is not None:
+            out["weight"] = weight
+        if settings.get("retries"):
+            out["retry"] = {"attempts": settings["retries"], "on_status_codes": RETRY_ON}
+        if settings.get("timeout_s"):
+            out["request_timeout"] = int(settings["timeout_s"] * 1000)
+        return out
+
+    out = {}
+    for task, route in sorted(config["routes"].items()):
+        chain = _deployment(config, route["model"]).get("fallbacks", [])
+        if task in running:
+            out[task] = {"strategy": {"mode": "loadbalance"},
+                         "targets": [target(v["model"], v["provider"], v["weight"]) for v in running[task]["variants"]]}
+        elif chain:
+            out[task] = {"strategy": {"mode": "fallback", "on_status_codes": RETRY_ON},
+                         "targets": [target(route["model"], route["provider"])]
+                         + [target(f["model"], f["provider"]) for f in chain]}
+        else:
+            out[task] = {"strategy": {"mode": "single"}, "targets": [target(route["model"], route["provider"])]}
+    return out
+
+
+def check_export(kind: str, body: dict, contracts_dir: Path) -> None:
+    """Raise ValueError naming the field if `body` breaks the documented shape of `kind`."""
+    schema = json.loads((Path(contracts_dir) / "exports" / f"{kind}.schema.json").read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "<root>"
+        raise ValueError(f"{kind} export: {where}: {errors[0].message}")
+
+
+def render(kind: str, config: dict, contracts_dir: Path) -> bytes:
+    """The checked export of `config` as file bytes (YAML for LiteLLM, JSON for Portkey)."""
+    if kind not in FORMATS:
+        raise ValueError(f"export format {kind!r}: expected one of {FORMATS}")
+    body = litellm_router(config) if kind == "litellm" else portkey_configs(config)
+    check_export(kind, body, contracts_dir)
+    if kind == "litellm":
+        return yaml.safe_dump(body, sort_keys=False).encode()
+    return json.dumps(body, indent=2).encode()
