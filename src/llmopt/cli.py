@@ -135,6 +135,19 @@ def cmd_decisions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from flows.hourly_optimization import hourly_optimization
+    from llmopt.benchmark.runner import record_benchmark, run_benchmark
+
+    base = Settings.load(args.config)
+    table, totals, scores = run_benchmark(base, hourly_optimization, args.seeds,
+                                          args.worlds.split(",") if args.worlds else None)
+    print(table.round(3).to_string(index=False))
+    print(json.dumps(totals, indent=2))
+    print(f"mlflow run {record_benchmark(base, table, totals, scores)} (experiment {base.mlflow_experiment}-bench)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.hourly_optimization import hourly_optimization
 
@@ -214,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--by", default=getpass.getuser(), help="who, for the audit trail")
         p.add_argument("--note")
     dec.set_defaults(func=cmd_decisions)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="action", required=True)
+    decisions = bench_sub.add_parser("decisions", help="score the flow's calls in simulated worlds against an oracle")
+    decisions.add_argument("--seeds", type=int, default=5)
+    decisions.add_argument("--worlds", help="comma-separated world names (default: all)")
+    bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="run the flow on its hourly schedule in this process")
     serve.set_defaults(func=cmd_serve)

@@ -88,7 +88,9 @@ def last_complete_hour(now: datetime | None = None) -> datetime:
 
 
 def generate_requests(rows: int, hours: int = 1, seed: int = 7, end: datetime | None = None,
-                      exploration_share: float = 0.10, prices: PriceMap | None = None) -> pd.DataFrame:
+                      exploration_share: float = 0.10, prices: PriceMap | None = None,
+                      tasks: tuple[TaskProfile, ...] = TASKS,
+                      models: dict[str, ModelProfile] | None = None) -> pd.DataFrame:
     """Generate `rows` requests spread over the `hours` hours that end at `end`.
 
     Args:
@@ -98,25 +100,27 @@ def generate_requests(rows: int, hours: int = 1, seed: int = 7, end: datetime | 
         end: end of the last hour (default: end of the last complete hour).
         exploration_share: share of each task's traffic randomly sent to the other models.
         prices: price map for `cost_usd` (default: none logged, all priced later).
+        tasks, models: the world's truth (default: TASKS and MODELS; the decision benchmark varies them).
     """
+    models = models or MODELS
     rng = np.random.default_rng(seed)
     end = end or last_complete_hour() + timedelta(hours=1)
     start = end - timedelta(hours=hours)
-    model_names = list(MODELS)
+    model_names = list(models)
 
-    shares = np.array([t.traffic_share for t in TASKS])
-    task_idx = rng.choice(len(TASKS), size=rows, p=shares / shares.sum())
-    production = np.array([model_names.index(t.production_model) for t in TASKS])[task_idx]
+    shares = np.array([t.traffic_share for t in tasks])
+    task_idx = rng.choice(len(tasks), size=rows, p=shares / shares.sum())
+    production = np.array([model_names.index(t.production_model) for t in tasks])[task_idx]
     explore = rng.random(rows) < exploration_share
     # Exploration picks uniformly among the models other than the production one.
     offset = rng.integers(1, len(model_names), size=rows)
     model_idx = np.where(explore, (production + offset) % len(model_names), production)
 
-    profile = {f: np.array([getattr(MODELS[m], f) for m in model_names])[model_idx]
+    profile = {f: np.array([getattr(models[m], f) for m in model_names])[model_idx]
                for f in ("base_ms", "ms_per_prompt_token", "ms_per_completion_token", "verbosity",
                          "error_rate", "timeout_rate")}
-    prompt_med = np.array([t.prompt_tokens_median for t in TASKS])[task_idx]
-    completion_med = np.array([t.completion_tokens_median for t in TASKS])[task_idx]
+    prompt_med = np.array([t.prompt_tokens_median for t in tasks])[task_idx]
+    completion_med = np.array([t.completion_tokens_median for t in tasks])[task_idx]
     prompt = np.maximum(1, np.round(prompt_med * rng.lognormal(0, 0.5, rows))).astype(np.int64)
     # Longer prompts get somewhat longer answers; each model has its own verbosity.
     completion = completion_med * profile["verbosity"] * (prompt / prompt_med) ** 0.3
@@ -136,7 +140,7 @@ def generate_requests(rows: int, hours: int = 1, seed: int = 7, end: datetime | 
     latency = np.where(status == "timeout", TIMEOUT_MS, np.where(status == "error",
                        rng.uniform(50, 800, rows), np.minimum(latency, TIMEOUT_MS - 1)))
 
-    quality_table = np.array([[t.true_quality[m] for m in model_names] for t in TASKS])
+    quality_table = np.array([[t.true_quality[m] for m in model_names] for t in tasks])
     true_quality = quality_table[task_idx, model_idx]
     score = rng.beta(true_quality * QUALITY_CONCENTRATION, (1 - true_quality) * QUALITY_CONCENTRATION)
     scored = (~failed) & (rng.random(rows) < SCORED_SHARE)
@@ -146,9 +150,9 @@ def generate_requests(rows: int, hours: int = 1, seed: int = 7, end: datetime | 
     frame = pd.DataFrame({
         "request_id": [f"req-{start:%Y%m%d%H}-{seed}-{i:08d}" for i in range(rows)],
         "ts": pd.DatetimeIndex(ts).tz_convert("UTC") if ts.tz is not None else pd.DatetimeIndex(ts, tz="UTC"),
-        "service": np.array([t.service for t in TASKS])[task_idx],
-        "task_type": np.array([t.task_type for t in TASKS])[task_idx],
-        "provider": np.array([MODELS[m].provider for m in model_names])[model_idx],
+        "service": np.array([t.service for t in tasks])[task_idx],
+        "task_type": np.array([t.task_type for t in tasks])[task_idx],
+        "provider": np.array([models[m].provider for m in model_names])[model_idx],
         "model": names,
         "prompt_tokens": prompt,
         "completion_tokens": completion,

@@ -1,0 +1,1 @@
+"""The decision-quality benchmark: simulated worlds with a known truth, scored against an oracle."""

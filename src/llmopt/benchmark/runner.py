@@ -1,0 +1,86 @@
+"""Run the real flow in every world and score its published changes: `llmopt bench decisions`."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from llmopt.benchmark.oracle import TaskTruth, task_truths
+from llmopt.benchmark.scoring import DecisionScore, score_run, summary_table
+from llmopt.benchmark.worlds import World, worlds
+from llmopt.configs import latest_config
+from llmopt.optimizer import config_store, prices, request_log
+from llmopt.settings import Settings
+from llmopt.workload import generate_requests
+
+END = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
+
+
+def world_settings(world: World, workdir: Path, base: Settings) -> tuple[Path, Settings]:
+    """Settings for one run: fresh SQLite and config store, the base MLflow store, the world's policy."""
+    values = {"database_url": f"sqlite:///{workdir}/requests.db", "config_store_uri": f"file://{workdir}/configs",
+              "mlflow_tracking_uri": base.mlflow_tracking_uri, "mlflow_experiment": "llmopt-bench-runs",
+              "mlflow_artifact_location": str(workdir / "mlartifacts"),
+              "policy": {**base.policy.model_dump(exclude={"services"}), **world.policy}}
+    path = workdir / "llmopt.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path, Settings.load(path)
+
+
+def run_world(world: World, seed: int, base: Settings, run_flow: Callable[..., dict],
+              truths: dict[tuple[str, str], TaskTruth]) -> list[DecisionScore]:
+    """Generate the world's window, run the flow on it, and score what it published against `truths`."""
+    with tempfile.TemporaryDirectory(prefix=f"llmopt-bench-{world.name}-") as tmp:
+        path, settings = world_settings(world, Path(tmp), base)
+        log = request_log(settings)
+        log.ensure_tables()
+        hours = [(world.tasks, END - timedelta(hours=world.hours - 1))]
+        if world.drift_tasks:
+            hours = [(world.tasks, END - timedelta(hours=1)), (world.drift_tasks, END)]
+        for i, (tasks, end) in enumerate(hours):
+            log.append(generate_requests(world.rows_per_hour, hours=1, seed=seed * 10 + i, end=end,
+                                         exploration_share=world.exploration_share, prices=prices(settings),
+                                         tasks=tasks, models=world.models))
+        run_flow(start=END - timedelta(hours=world.hours), end=END, config_file=str(path))
+        store = config_store(settings)
+        routes = {}
+        for service in {t.service for t in world.tasks}:
+            config = latest_config(store, service)
+            routes.update({(service, task): r["model"] for task, r in (config or {}).get("routes", {}).items()})
+        return score_run(world.name, seed, truths, routes, settings.policy)
+
+
+def run_benchmark(base: Settings, run_flow: Callable[..., dict], seeds: int = 5, only: list[str] | None = None,
+                  progress: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict, list[DecisionScore]]:
+    """Every world × seed; returns the per-world table, the totals and every decision."""
+    chosen = [w for w in worlds() if not only or w.name in only]
+    scores: list[DecisionScore] = []
+    for w in chosen:
+        truths = task_truths(w, prices(base))       # the truth does not depend on the seed
+        for seed in range(1, seeds + 1):
+            progress(f"world {w.name}, seed {seed} ({len(scores)} decisions so far) …")
+            scores += run_world(w, seed, base, run_flow, truths)
+    table, totals = summary_table(scores, {w.name for w in chosen if w.counts_for_capture})
+    return table, totals, scores
+
+
+def record_benchmark(base: Settings, table: pd.DataFrame, totals: dict, scores: list[DecisionScore]) -> str:
+    """Log the table, the totals and every decision to MLflow (experiment `<mlflow_experiment>-bench`)."""
+    from llmopt.report import markdown_table
+    from llmopt.run_record import tracker_for
+
+    settings = base.model_copy(update={"mlflow_experiment": f"{base.mlflow_experiment}-bench"})
+    tracker = tracker_for(settings)
+    run_id = tracker.start_run("bench decisions", {"worlds": sorted(set(table["world"]))},
+                               {"llmopt.benchmark": "decisions"})
+    tracker.log_metrics(run_id, {k: v for k, v in totals.items() if isinstance(v, (int, float))})
+    tracker.log_text(run_id, markdown_table(table.round(3).to_dict("records")), "decision_benchmark.md")
+    tracker.log_json(run_id, [asdict(s) for s in scores], "decisions.json")
+    tracker.end_run(run_id, True)
+    return run_id
