@@ -13,7 +13,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 
-.PHONY: install install-test demo test test-fast bench mlflow-ui prefect-ui serve clean
+.PHONY: install install-test demo test test-fast bench bench-decisions mlflow-ui prefect-ui serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test-fast: install-test            ## unit tests only
 
 bench: install                     ## 1,000,000-row hour: seconds per stage, rows/s, peak memory
 	$(BIN)/python bench/bench_flow.py --rows 1000000
+
+bench-decisions: install           ## decision quality: the flow's calls in simulated worlds vs an oracle (~15 min)
+	mkdir -p $(PREFECT_HOME)
+	$(BIN)/llmopt bench decisions --seeds 5
 
 mlflow-ui: install                 ## MLflow UI on the demo's local store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.llmopt/mlflow.db --port 5000

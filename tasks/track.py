@@ -49,7 +49,8 @@ def show_recommendations(summary: dict) -> None:
     if summary["recommendations"]:
         create_table_artifact(key="routing-recommendations", table=summary["recommendations"],
                               description=f"Routing calls for {summary['window']['start']}")
-    body = "```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.get("changes") or [])
+    body = ("```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.get("changes") or [])
+            + f"\n\nReport with plots: MLflow run `{summary.get('mlflow_run_id')}`, artifact `report/report.html`.\n")
     create_markdown_artifact(key="optimization-summary", markdown=body,
                              description=f"MLflow run {summary.get('mlflow_run_id')}")
 

@@ -84,7 +84,13 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    from llmopt.report_html import pareto_models
+
     for ax, ev in zip(axes.flat, evaluations):
+        frontier = sorted((c.predicted_cost_usd_per_day, c.quality.estimate) for c in (ev.current, *ev.candidates)
+                          if c.model in pareto_models(ev) and math.isfinite(c.quality.estimate))
+        if len(frontier) > 1:
+            ax.step(*zip(*frontier), where="post", color="tab:purple", alpha=0.5, lw=1, label="Pareto frontier")
         for c in (ev.current, *ev.candidates):
             colour = ("tab:blue" if c.model == ev.current_model else
                       "tab:green" if ev.recommended and c.model == ev.recommended.model else
@@ -103,7 +109,8 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
         ax.set_xscale("symlog")
     for ax in list(axes.flat)[len(evaluations):]:
         ax.axis("off")
-    fig.suptitle("Cost vs quality (blue: current, green: recommended, olive: eligible, grey: blocked)", fontsize=10)
+    fig.suptitle("Cost vs quality (blue: current, green: recommended, olive: eligible, grey: blocked; "
+                 "purple: cost–quality frontier)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     data = _png(fig)
     plt.close(fig)

@@ -8,6 +8,7 @@ from llmopt.contracts import ValidationOutcome
 from llmopt.fitting import FittedModels
 from llmopt.optimizer import PublishOutcome, Window
 from llmopt.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model
+from llmopt.report_html import html_report
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
 from llmopt.stores.tracker import MlflowTracker
@@ -55,8 +56,13 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: dict, validation: V
     tracker.log_text(run_id, markdown_report("llmopt run report", facts, evaluations), "report/report.md")
     ok = validation.valid.loc[validation.valid["status"] == "ok", ["model", "latency_ms"]]
     sample = ok.sample(n=min(len(ok), LATENCY_PLOT_ROWS), random_state=0) if len(ok) else ok
-    tracker.log_files(run_id, {"cost_vs_quality.png": plot_cost_vs_quality(evaluations),
-                               "latency_by_model.png": plot_latency_by_model(sample)}, "report")
+    images = {"cost_vs_quality.png": plot_cost_vs_quality(evaluations),
+              "latency_by_model.png": plot_latency_by_model(sample)}
+    tracker.log_files(run_id, images, "report")
+    sections = {"Routing calls": summary["recommendations"], "Experiments": summary.get("experiments") or [],
+                "Reliability": summary.get("reliability") or [], "Changes": summary["changes"],
+                "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
+    tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
     tracker.log_models(run_id, {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
                                 "completion_tokens": models.completion_tokens})
     tracker.set_tags(run_id, {"llmopt.status": summary["status"],

@@ -65,7 +65,8 @@ def test_switches_where_a_cheaper_model_is_good_enough_and_keeps_elsewhere(write
     assert run.data.tags["llmopt.config_versions"] == "search:v1,support:v1"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)} | \
         {a.path for a in client.list_artifacts(run.info.run_id, "report")}
-    assert {"recommendations.json", "summary.json", "report/report.md", "report/cost_vs_quality.png",
+    assert {"recommendations.json", "summary.json", "report/report.md", "report/report.html",
+            "report/cost_vs_quality.png",
             "report/latency_by_model.png"} <= artifacts
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     model = mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/latency_p95")

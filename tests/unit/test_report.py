@@ -25,3 +25,22 @@ def test_plots_render_as_png(window, prices):  # noqa: F811
         assert pixels.shape[0] > 200 and pixels.shape[1] > 300
         assert pixels[..., :3].std() > 0.05            # not a blank canvas
     assert plot_latency_by_model(pd.DataFrame({"model": [], "latency_ms": []}))[:4] == b"\x89PNG"
+
+
+def test_html_report_embeds_readable_plots_and_marks_the_pareto_frontier(window, prices):  # noqa: F811
+    import base64
+    import re
+
+    from llmopt.report_html import html_report, pareto_models
+
+    result, _ = evaluate(window, prices)
+    frontier = pareto_models(result)
+    cheapest = min((result.current, *result.candidates), key=lambda c: c.predicted_cost_usd_per_day)
+    best = max((result.current, *result.candidates), key=lambda c: c.quality.estimate)
+    assert {cheapest.model, best.model} <= frontier           # the extremes are never dominated
+    page = html_report("run", {"status": "published"}, {"Changes": [{"task": "t", "to": "gpt-4o-mini"}]},
+                       [result], {"cost_vs_quality.png": plot_cost_vs_quality([result])})
+    [encoded] = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    pixels = image.imread(io.BytesIO(base64.b64decode(encoded)))
+    assert pixels.shape[1] > 300 and pixels[..., :3].std() > 0.05
+    assert page.count("<td>yes</td>") == len(frontier) and "gpt-4o-mini" in page
