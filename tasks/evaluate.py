@@ -9,6 +9,7 @@ from llmopt.fitting import FittedModels
 from llmopt.optimizer import Window
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
+from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
 
 
@@ -24,6 +25,12 @@ def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, mo
                      latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
     """Per (service, task_type): keep, or recommend the cheapest candidate that passes every guardrail."""
     return optimizer.evaluate(settings, window, valid, models, latest)
+
+
+@task(name="evaluate-max-tokens", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)
+def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame) -> list[MaxTokensEvaluation]:
+    """Per task and model: the lowest max_tokens that keeps truncation under the target."""
+    return optimizer.evaluate_max_tokens(settings, window, valid)
 
 
 @task(name="evaluate-reliability", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)

@@ -37,9 +37,11 @@ def litellm_router(config: dict) -> dict:
     model_list, fallbacks, retries, timeouts = [], [], [0], []
     running = _running(config)
 
-    def entry(alias: str, model: str, provider: str, weight: float | None = None) -> dict:
+    def entry(alias: str, model: str, provider: str, weight: float | None = None, limit: int | None = None) -> dict:
         settings = _deployment(config, model)
         params = {"model": f"{provider}/{model}"}
+        if limit:
+            params["max_tokens"] = limit
         if settings.get("timeout_s"):
             params["timeout"] = settings["timeout_s"]
             timeouts.append(settings["timeout_s"])
@@ -53,7 +55,7 @@ def litellm_router(config: dict) -> dict:
         if task in running:
             model_list += [entry(alias, v["model"], v["provider"], v["weight"]) for v in running[task]["variants"]]
         else:
-            model_list.append(entry(alias, route["model"], route["provider"]))
+            model_list.append(entry(alias, route["model"], route["provider"], limit=route.get("max_tokens")))
         chain = _deployment(config, route["model"]).get("fallbacks", [])
         if chain:
             fallbacks.append({alias: [f"{f['provider']}/{f['model']}" for f in chain]})
@@ -84,9 +86,9 @@ def portkey_configs(config: dict) -> dict[str, dict]:
     """task_type → the Portkey gateway config for that task's requests."""
     running = _running(config)
 
-    def target(model: str, provider: str, weight: float | None = None) -> dict:
+    def target(model: str, provider: str, weight: float | None = None, limit: int | None = None) -> dict:
         settings = _deployment(config, model)
-        out = {"provider": provider, "override_params": {"model": model}}
+        out = {"provider": provider, "override_params": {"model": model, **({"max_tokens": limit} if limit else {})}}
         if weight is not None:
             out["weight"] = weight
         if settings.get("retries"):
@@ -103,10 +105,11 @@ def portkey_configs(config: dict) -> dict[str, dict]:
                          "targets": [target(v["model"], v["provider"], v["weight"]) for v in running[task]["variants"]]}
         elif chain:
             out[task] = {"strategy": {"mode": "fallback", "on_status_codes": RETRY_ON},
-                         "targets": [target(route["model"], route["provider"])]
+                         "targets": [target(route["model"], route["provider"], limit=route.get("max_tokens"))]
                          + [target(f["model"], f["provider"]) for f in chain]}
         else:
-            out[task] = {"strategy": {"mode": "single"}, "targets": [target(route["model"], route["provider"])]}
+            out[task] = {"strategy": {"mode": "single"},
+                         "targets": [target(route["model"], route["provider"], limit=route.get("max_tokens"))]}
     return out
 
 

@@ -22,7 +22,8 @@ from llmopt.prices import PriceMap
 from llmopt.request_log import ROUTING_COLUMNS
 from llmopt.routing import RoutingEvaluation, evaluate_routing
 from llmopt.settings import Settings
-from llmopt.strategies import reliability
+from llmopt.strategies import max_tokens, reliability
+from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
 from llmopt.stores.config_store import ConfigStore, open_config_store
 from llmopt.stores.request_log_sql import SqlRequestLog
@@ -148,13 +149,29 @@ def evaluate_reliability(settings: Settings, valid: pd.DataFrame) -> list[Reliab
     return reliability.evaluate_reliability(valid, settings.policy) if "reliability" in settings.strategies else []
 
 
+def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame) -> list[MaxTokensEvaluation]:
+    """The lowest max_tokens per task and model that keeps truncation under target (`max_tokens` strategy)."""
+    if "max_tokens" not in settings.strategies:
+        return []
+    return max_tokens.evaluate_max_tokens(valid, settings.policy, prices(settings), window.hours,
+                                          settings.reserved_output_providers)
+
+
 def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall],
                    latest: dict[str, dict | None], now: datetime,
-                   reliability_evaluations: list[ReliabilityEvaluation] = ()) -> list[Change]:
-    """Routing, experiment and reliability changes, approved or pending as each service's policy says."""
-    return (decide(evaluations, settings.policy, now)
-            + experiment_changes(calls, settings.experiments, latest, settings.policy, now)
-            + reliability.decide_reliability(list(reliability_evaluations), latest, settings.policy, now))
+                   reliability_evaluations: list[ReliabilityEvaluation] = (),
+                   max_tokens_evaluations: list[MaxTokensEvaluation] = ()) -> list[Change]:
+    """Routing, experiment, reliability and max_tokens changes, approved or pending as each service's policy says.
+
+    A task whose route moves in this run gets no max_tokens change: its limit belongs to the old model.
+    """
+    routes = decide(evaluations, settings.policy, now) + experiment_changes(calls, settings.experiments, latest,
+                                                                            settings.policy, now)
+    moving = {(c.service, c.task_type) for c in routes}
+    serving = {(ev.service, ev.task_type): ev.current_model for ev in evaluations}   # the model each task runs on
+    limits = [c for c in max_tokens.decide_max_tokens(list(max_tokens_evaluations), latest, settings.policy, now)
+              if (c.service, c.task_type) not in moving and serving.get((c.service, c.task_type)) == c.to_model]
+    return routes + reliability.decide_reliability(list(reliability_evaluations), latest, settings.policy, now) + limits
 
 
 def input_fingerprints(settings: Settings, window: Window, models: FittedModels | None) -> dict[str, str]:

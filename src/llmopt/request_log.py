@@ -31,7 +31,7 @@ REQUEST_COLUMNS: dict[str, type] = {
 ROUTING_COLUMNS: tuple[str, ...] = (
     "request_id", "ts", "service", "task_type", "provider", "model",
     "prompt_tokens", "completion_tokens", "cached_tokens", "latency_ms",
-    "status", "cost_usd", "quality_score", "finish_reason", "variant",
+    "status", "cost_usd", "quality_score", "finish_reason", "variant", "max_tokens",
 )
 # Rows with this variant are shadow traffic or offline evaluations (the same prompt answered by another
 # model): they inform quality and cost but do not count as production traffic.

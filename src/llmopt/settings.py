@@ -35,6 +35,7 @@ class GuardrailOverrides(BaseModel):
     auto_approve_max_traffic_share: float | None = Field(None, gt=0, le=1)
     timeout_cutoff_share: float | None = Field(None, gt=0, lt=0.5)
     reliability_min_requests: int | None = Field(None, ge=10)
+    truncation_target: float | None = Field(None, gt=0, lt=0.5)
 
 
 class Guardrails(BaseModel):
@@ -53,6 +54,7 @@ class Guardrails(BaseModel):
     auto_approve_max_traffic_share: float = Field(1.0, gt=0, le=1)
     timeout_cutoff_share: float = Field(0.01, gt=0, lt=0.5)
     reliability_min_requests: int = Field(100, ge=10)
+    truncation_target: float = Field(0.005, gt=0, lt=0.5)
 
 
 class Policy(Guardrails):
@@ -92,7 +94,8 @@ class Settings(BaseSettings):
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
-    strategies: list[Literal["routing", "reliability"]] = Field(default_factory=lambda: ["routing"])
+    strategies: list[Literal["routing", "reliability", "max_tokens"]] = Field(default_factory=lambda: ["routing"])
+    reserved_output_providers: list[str] = Field(default_factory=list)
     exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
     experiments: list[ExperimentDefinition] = Field(default_factory=list)
     experiments_file: Path | None = None

@@ -19,7 +19,7 @@ def rows(n=6) -> pd.DataFrame:
         "request_id": [f"r{i}" for i in range(n)], "ts": ["2026-11-20 10:00:0%d.000000" % i for i in range(n)],
         "service": "s", "task_type": "t", "provider": "openai", "model": "gpt-4o",
         "prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 0, "latency_ms": 500.0,
-        "status": "ok", "cost_usd": np.nan, "quality_score": 0.9, "finish_reason": "stop", "variant": None})
+        "status": "ok", "cost_usd": np.nan, "quality_score": 0.9, "finish_reason": "stop", "variant": None, "max_tokens": 1024})
 
 
 def test_clean_rows_pass_and_ts_is_parsed_to_utc(contract, prices):

@@ -1,0 +1,38 @@
+"""The max_tokens strategy through the flow: limits published on the routes, never beside a route change."""
+
+import pytest
+
+from flows.hourly_optimization import hourly_optimization
+from llmopt.configs import check_config, latest_config, load_schema
+from llmopt.optimizer import config_store, request_log
+from tests.conftest import WINDOW_END, WINDOW_START
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def test_max_tokens_limits_are_published_with_their_expected_truncation(write_settings, traffic_hour):
+    path, settings = write_settings(strategies=["routing", "max_tokens"], reserved_output_providers=["openai"])
+    request_log(settings).append(traffic_hour)
+    frame = traffic_hour[traffic_hour["status"] == "ok"]
+
+    summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+
+    limits = [c for c in summary["changes"] if c["strategy"] == "max_tokens"]
+    routed = {(c["service"], c["task_type"]) for c in summary["changes"] if c["strategy"] == "routing"}
+    assert limits and not routed & {(c["service"], c["task_type"]) for c in limits}
+    store = config_store(settings)
+    for change in limits:
+        config = latest_config(store, change["service"])
+        check_config(config, load_schema(settings.contracts_dir))
+        limit = config["routes"][change["task_type"]]["max_tokens"]
+        served = frame[(frame["task_type"] == change["task_type"]) & (frame["model"] == change["to"])]
+        # by hand: at most 0.5% of the window's successful completions would have been cut
+        assert limit % 64 == 0 and limit < 1024
+        assert (served["completion_tokens"] > limit).mean() <= 0.005
+        entry = next(c for c in config["changes"] if c["strategy"] == "max_tokens"
+                     and c["task_type"] == change["task_type"])
+        assert entry["from"]["max_tokens"] == 1024 and entry["to"]["max_tokens"] == limit
+        # openai bills reserved output here: (1024 − limit) × $10/M output tokens × requests per day
+        assert change["expected_savings_usd_per_day"] == pytest.approx(
+            (1024 - limit) * 1e-05 * len(traffic_hour[(traffic_hour["task_type"] == change["task_type"])
+                                                      & (traffic_hour["model"] == change["to"])]) * 24, abs=0.01)
