@@ -10,6 +10,7 @@ from llmopt.optimizer import Window
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
 from llmopt.strategies.max_tokens import MaxTokensEvaluation
+from llmopt.strategies.prompt_caching import CachingEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
 
 
@@ -31,6 +32,12 @@ def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, mo
 def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame) -> list[MaxTokensEvaluation]:
     """Per task and model: the lowest max_tokens that keeps truncation under the target."""
     return optimizer.evaluate_max_tokens(settings, window, valid)
+
+
+@task(name="evaluate-prompt-caching", retries=1, retry_delay_seconds=[30], timeout_seconds=900, cache_policy=NO_CACHE)
+def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluation]:
+    """Per task and model: replay prompt-prefix hashes to estimate what prompt caching would save."""
+    return optimizer.evaluate_caching(settings, window)
 
 
 @task(name="evaluate-reliability", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)

@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ing = sub.add_parser("ingest", help="load a CSV or Parquet file through the data contract")
     ing.add_argument("file")
-    ing.add_argument("--format", choices=["csv", "parquet", "azure", "llmperf", "routellm-mmlu", "routellm-gsm8k"],
+    ing.add_argument("--format", choices=["csv", "parquet", "azure", "llmperf", "mooncake", "routellm-mmlu",
+                                              "routellm-gsm8k"],
                      help="request-log columns (csv, parquet; default from the file name) or a real trace")
     ing.add_argument("--end", type=_iso, help="traces without timestamps: end of the hour they are spread over")
     ing.add_argument("--json", action="store_true")

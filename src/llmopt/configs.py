@@ -141,7 +141,7 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
         for change in service_changes:
             if change.strategy == "reliability":
                 model_settings[change.to_model] = {"provider": change.to_provider, **(change.to_settings or {})}
-            elif change.strategy == "max_tokens":
+            elif change.strategy in ("max_tokens", "prompt_caching"):
                 route = routes.get(change.task_type, {"model": change.to_model, "provider": change.to_provider})
                 routes[change.task_type] = {**route, **(change.to_settings or {})}
             else:

@@ -22,7 +22,8 @@ from llmopt.prices import PriceMap
 from llmopt.request_log import ROUTING_COLUMNS
 from llmopt.routing import RoutingEvaluation, evaluate_routing
 from llmopt.settings import Settings
-from llmopt.strategies import max_tokens, reliability
+from llmopt.strategies import max_tokens, prompt_caching, reliability
+from llmopt.strategies.prompt_caching import CachingEvaluation
 from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
 from llmopt.stores.config_store import ConfigStore, open_config_store
@@ -157,10 +158,21 @@ def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame)
                                           settings.reserved_output_providers)
 
 
+def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluation]:
+    """Replay the window's prompt-prefix hashes per task and model (`prompt_caching` strategy)."""
+    log = request_log(settings)
+    if "prompt_caching" not in settings.strategies or "prefix_hashes" not in log.present_columns():
+        return []
+    frame = log.extract_window(window.start, window.end, ["service", "task_type", "model", "provider", "ts",
+                                                          "prompt_tokens", "cached_tokens", "prefix_hashes"])
+    return prompt_caching.evaluate_caching(frame, settings.policy, prices(settings), window.hours)
+
+
 def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall],
                    latest: dict[str, dict | None], now: datetime,
                    reliability_evaluations: list[ReliabilityEvaluation] = (),
-                   max_tokens_evaluations: list[MaxTokensEvaluation] = ()) -> list[Change]:
+                   max_tokens_evaluations: list[MaxTokensEvaluation] = (),
+                   caching_evaluations: list[CachingEvaluation] = ()) -> list[Change]:
     """Routing, experiment, reliability and max_tokens changes, approved or pending as each service's policy says.
 
     A task whose route moves in this run gets no max_tokens change: its limit belongs to the old model.
@@ -171,7 +183,10 @@ def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], cal
     serving = {(ev.service, ev.task_type): ev.current_model for ev in evaluations}   # the model each task runs on
     limits = [c for c in max_tokens.decide_max_tokens(list(max_tokens_evaluations), latest, settings.policy, now)
               if (c.service, c.task_type) not in moving and serving.get((c.service, c.task_type)) == c.to_model]
-    return routes + reliability.decide_reliability(list(reliability_evaluations), latest, settings.policy, now) + limits
+    caching = [c for c in prompt_caching.decide_caching(list(caching_evaluations), serving, latest, settings.policy,
+                                                         now) if (c.service, c.task_type) not in moving]
+    return (routes + reliability.decide_reliability(list(reliability_evaluations), latest, settings.policy, now)
+            + limits + caching)
 
 
 def input_fingerprints(settings: Settings, window: Window, models: FittedModels | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ class ModelPrice:
     input_usd_per_token: float
     output_usd_per_token: float
     cached_input_usd_per_token: float
+    cache_write_input_usd_per_token: float | None = None   # when a provider charges extra to write its cache
 
 
 class PriceMap:
@@ -39,8 +40,10 @@ class PriceMap:
             if inp is None or out is None:
                 continue
             cached = entry.get("cache_read_input_token_cost")
+            write = entry.get("cache_creation_input_token_cost")
             prices[model] = ModelPrice(model, str(entry.get("litellm_provider") or "unknown"),
-                                       float(inp), float(out), float(cached if cached is not None else inp))
+                                       float(inp), float(out), float(cached if cached is not None else inp),
+                                       float(write) if write is not None else None)
         return cls(prices)
 
     def get(self, model: str, provider: str | None = None) -> ModelPrice | None:

@@ -39,12 +39,17 @@ SHADOW_VARIANT = "shadow"
 
 STATUSES = ("ok", "error", "timeout")
 
+# Optional: not required by the contract, present in tables llmopt creates. `prefix_hashes` holds the
+# space-separated hashes of the prompt's prefix blocks (as in the Mooncake trace); the prompt-caching
+# strategy replays them.
+OPTIONAL_COLUMNS = {"prefix_hashes": String}
+
 
 def requests_table(name: str, metadata: MetaData) -> Table:
     """Return the SQLAlchemy table for a request log called `name` (schema-qualified allowed)."""
     schema, _, table_name = name.rpartition(".")
     columns = [Column(col, sql_type if not isinstance(sql_type, type) else sql_type())
-               for col, sql_type in REQUEST_COLUMNS.items()]
+               for col, sql_type in {**REQUEST_COLUMNS, **OPTIONAL_COLUMNS}.items()]
     table = Table(table_name, metadata, *columns, schema=schema or None)
     Index(f"ix_{table_name}_ts", table.c.ts)
     return table

@@ -94,7 +94,8 @@ class Settings(BaseSettings):
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
-    strategies: list[Literal["routing", "reliability", "max_tokens"]] = Field(default_factory=lambda: ["routing"])
+    strategies: list[Literal["routing", "reliability", "max_tokens", "prompt_caching"]] = Field(
+        default_factory=lambda: ["routing"])
     reserved_output_providers: list[str] = Field(default_factory=list)
     exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
     experiments: list[ExperimentDefinition] = Field(default_factory=list)

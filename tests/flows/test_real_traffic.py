@@ -78,3 +78,30 @@ def test_an_azure_trace_hour_runs_through_the_contract_and_flow(write_settings):
     summary = hourly_optimization(start=datetime(2023, 11, 16, 18, tzinfo=timezone.utc),
                                   end=datetime(2023, 11, 16, 19, 15, tzinfo=timezone.utc), config_file=str(path))
     assert summary["rows_read"] == 8819 and summary["changes"] == []     # no quality scores: no evidence, no change
+
+
+def test_mooncake_prefix_reuse_makes_prompt_caching_pay(write_settings):
+    path, settings = write_settings(strategies=["routing", "prompt_caching"])
+    ingest_file(settings, REAL / "mooncake_conversation_trace.jsonl", "mooncake", WINDOW_END)
+
+    summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+
+    [change] = [c for c in summary["changes"] if c["strategy"] == "prompt_caching"]
+    config = latest_config(config_store(settings), "mooncake")
+    check_config(config, load_schema(settings.contracts_dir))
+    assert config["routes"]["conversation"]["prompt_caching"] == {"enabled": True, "ttl_s": 300.0}
+    # by hand: replay the trace's block hashes with a 5-minute prefix cache
+    trace = pd.read_json(REAL / "mooncake_conversation_trace.jsonl", lines=True)
+    seen, hit_tokens = {}, 0.0
+    for ts, blocks, prompt in zip(trace["timestamp"] / 1000.0, trace["hash_ids"], trace["input_length"]):
+        hits = 0
+        while hits < len(blocks) and ts - seen.get(blocks[hits], -1e9) <= 300:
+            hits += 1
+        seen.update({b: ts for b in blocks})
+        hit_tokens += hits * prompt / len(blocks)
+    share = hit_tokens / trace["input_length"].sum()
+    evidence = next(c for c in config["changes"] if c["strategy"] == "prompt_caching")["evidence"]
+    assert evidence["cacheable_share"] == pytest.approx(share, abs=0.001) and 0.2 < share < 0.4
+    written = trace["input_length"].sum() - hit_tokens        # claude-3.5-sonnet: read $0.30/M, write $3.75/M, input $3/M
+    assert change["expected_savings_usd_per_day"] == pytest.approx(
+        (hit_tokens * 2.7e-06 - written * 0.75e-06) * 24, rel=0.002)

@@ -34,6 +34,8 @@ def request_frame(**columns) -> pd.DataFrame:
     """A frame with every request-log column in order; columns not given are null."""
     n = len(next(iter(columns.values())))
     out = pd.DataFrame({c: columns.get(c, pd.Series([None] * n)) for c in REQUEST_COLUMNS})
+    if "prefix_hashes" in columns:
+        out["prefix_hashes"] = columns["prefix_hashes"]
     ts = pd.DatetimeIndex(out["ts"])
     out["ts"] = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
     for c, sql_type in REQUEST_COLUMNS.items():

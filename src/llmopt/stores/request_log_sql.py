@@ -119,7 +119,8 @@ class SqlRequestLog:
     def append(self, frame: pd.DataFrame, chunk_rows: int = 50_000) -> int:
         """Insert request rows (contract columns only); returns the number written."""
         self.ensure_tables()
-        cols = [c for c in self._requests.columns.keys() if c in frame.columns]
+        present = set(self.present_columns())     # an older table may lack the optional columns
+        cols = [c for c in self._requests.columns.keys() if c in frame.columns and c in present]
         out = frame[cols]
         schema, _, name = self.table_name.rpartition(".")
         with self.engine.begin() as conn:
