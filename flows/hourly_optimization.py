@@ -10,7 +10,7 @@ from llmopt.summary import build_summary, no_traffic_summary
 from tasks.decide import decide_changes
 from tasks.decisions import mark_published, record_decisions, wait_for_review
 from tasks.evaluate import (evaluate_caching, evaluate_max_tokens, evaluate_reliability, evaluate_routing,
-                            read_published_configs)
+                            forecast_budgets, read_published_configs)
 from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from tasks.extract import extract_window
 from tasks.fit import fit_models
@@ -59,9 +59,11 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
             changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)
         outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run, calls)
         mark_published(settings, changes, outcome.published)
+        budgets = forecast_budgets(settings, window, changes)
         summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls,
-                                reliability)
-        record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome)
+                                reliability, budgets)
+        record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome,
+                             budgets)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
         show_recommendations(summary)
         show_experiment_calls(calls)

@@ -9,6 +9,8 @@ from llmopt.fitting import FittedModels
 from llmopt.optimizer import Window
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
+from llmopt.decisions import Change
+from llmopt.strategies.budget import BudgetForecast
 from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.prompt_caching import CachingEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
@@ -38,6 +40,12 @@ def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame)
 def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluation]:
     """Per task and model: replay prompt-prefix hashes to estimate what prompt caching would save."""
     return optimizer.evaluate_caching(settings, window)
+
+
+@task(name="forecast-budgets", retries=1, retry_delay_seconds=[30], timeout_seconds=600, cache_policy=NO_CACHE)
+def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) -> list[BudgetForecast]:
+    """Per service: next-24-hour spend forecast, a breach flag, and the changes that would fix it."""
+    return optimizer.forecast_budgets(settings, window, changes)
 
 
 @task(name="evaluate-reliability", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)

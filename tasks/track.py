@@ -26,9 +26,10 @@ def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_fl
 
 @task(name="record-run", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
 def record_run_in_mlflow(settings: Settings, run_id: str, summary: dict, validation: ValidationOutcome,
-                         models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome) -> None:
+                         models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
+                         budgets: list = ()) -> None:
     """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""
-    record_run(tracker_for(settings), run_id, summary, validation, models, evaluations, outcome)
+    record_run(tracker_for(settings), run_id, summary, validation, models, evaluations, outcome, list(budgets))
 
 
 @task(name="finish-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)

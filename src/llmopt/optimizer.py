@@ -22,7 +22,9 @@ from llmopt.prices import PriceMap
 from llmopt.request_log import ROUTING_COLUMNS
 from llmopt.routing import RoutingEvaluation, evaluate_routing
 from llmopt.settings import Settings
-from llmopt.strategies import max_tokens, prompt_caching, reliability
+from llmopt.strategies import budget, max_tokens, prompt_caching, reliability
+from llmopt.strategies.budget import BudgetForecast
+from llmopt.stores.experiment_stats_sql import read_hourly_spend
 from llmopt.strategies.prompt_caching import CachingEvaluation
 from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
@@ -166,6 +168,19 @@ def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluati
     frame = log.extract_window(window.start, window.end, ["service", "task_type", "model", "provider", "ts",
                                                           "prompt_tokens", "cached_tokens", "prefix_hashes"])
     return prompt_caching.evaluate_caching(frame, settings.policy, prices(settings), window.hours)
+
+
+def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) -> list[BudgetForecast]:
+    """Next-24-hour spend per service from the history before the window's end (when a budget is set)."""
+    policy = settings.policy
+    if policy.budget_usd_per_day is None and not any(o.budget_usd_per_day for o in policy.services.values()):
+        return []
+    hourly = read_hourly_spend(request_log(settings), window.end - timedelta(days=settings.budget_history_days),
+                               window.end, prices(settings))
+    budgets = {s: settings.policy.for_service(s).budget_usd_per_day for s in hourly["service"].unique()}
+    rows = [{"service": c.service, "task_type": c.task_type, "strategy": c.strategy, "to": c.to_model,
+             "expected_savings_usd_per_day": c.expected_savings_usd_per_day} for c in changes]
+    return budget.forecast_budgets(hourly, budgets, settings.policy.confidence, rows)
 
 
 def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall],

@@ -135,3 +135,28 @@ def plot_latency_by_model(latency: pd.DataFrame) -> bytes:
     data = _png(fig)
     plt.close(fig)
     return data
+
+
+def plot_spend_forecast(forecasts: list) -> bytes:
+    """Per service: the last week's hourly spend and the next 24 hours' forecast, with the budget per hour."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(forecasts))
+    fig, axes = plt.subplots(n, 1, figsize=(10, 2.8 * n), squeeze=False)
+    for ax, f in zip(axes.flat, forecasts):
+        history = list(f.hourly_history)
+        ax.plot(range(-len(history), 0), history, color="tab:blue", lw=1, label="spend per hour")
+        if f.hourly_forecast:
+            ax.plot(range(0, len(f.hourly_forecast)), f.hourly_forecast, color="tab:orange", lw=1.5, label="forecast")
+        if f.budget_usd_per_day:
+            ax.axhline(f.budget_usd_per_day / 24, color="tab:red", ls="--", lw=1, label="budget / 24")
+        ax.set_title(f"{f.service}: {f.verdict}", fontsize=9)
+        ax.set_xlabel("hours from the window's end", fontsize=8)
+        ax.set_ylabel("USD per hour", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    data = _png(fig)
+    plt.close(fig)
+    return data

@@ -7,7 +7,7 @@ import pandas as pd
 from llmopt.contracts import ValidationOutcome
 from llmopt.fitting import FittedModels
 from llmopt.optimizer import PublishOutcome, Window
-from llmopt.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model
+from llmopt.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model, plot_spend_forecast
 from llmopt.report_html import html_report
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
@@ -30,7 +30,8 @@ def run_params(settings: Settings, window: Window, dry_run: bool) -> dict:
 
 
 def record_run(tracker: MlflowTracker, run_id: str, summary: dict, validation: ValidationOutcome,
-               models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome) -> None:
+               models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
+               budgets: list | None = None) -> None:
     """Log metrics, the recommendations, validation results, configs, report, plots and models."""
     metrics = {"rows_read": validation.rows_read, "rows_quarantined": validation.rows_quarantined,
                "bad_row_share": validation.bad_row_share,
@@ -58,9 +59,12 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: dict, validation: V
     sample = ok.sample(n=min(len(ok), LATENCY_PLOT_ROWS), random_state=0) if len(ok) else ok
     images = {"cost_vs_quality.png": plot_cost_vs_quality(evaluations),
               "latency_by_model.png": plot_latency_by_model(sample)}
+    if budgets:
+        images["spend_forecast.png"] = plot_spend_forecast(budgets)
     tracker.log_files(run_id, images, "report")
     sections = {"Routing calls": summary["recommendations"], "Experiments": summary.get("experiments") or [],
-                "Reliability": summary.get("reliability") or [], "Changes": summary["changes"],
+                "Reliability": summary.get("reliability") or [], "Budget": summary.get("budget") or [],
+                "Changes": summary["changes"],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
     tracker.log_models(run_id, {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,

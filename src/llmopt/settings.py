@@ -36,6 +36,7 @@ class GuardrailOverrides(BaseModel):
     timeout_cutoff_share: float | None = Field(None, gt=0, lt=0.5)
     reliability_min_requests: int | None = Field(None, ge=10)
     truncation_target: float | None = Field(None, gt=0, lt=0.5)
+    budget_usd_per_day: float | None = Field(None, gt=0)
 
 
 class Guardrails(BaseModel):
@@ -55,6 +56,7 @@ class Guardrails(BaseModel):
     timeout_cutoff_share: float = Field(0.01, gt=0, lt=0.5)
     reliability_min_requests: int = Field(100, ge=10)
     truncation_target: float = Field(0.005, gt=0, lt=0.5)
+    budget_usd_per_day: float | None = Field(None, gt=0)
 
 
 class Policy(Guardrails):
@@ -97,6 +99,7 @@ class Settings(BaseSettings):
     strategies: list[Literal["routing", "reliability", "max_tokens", "prompt_caching"]] = Field(
         default_factory=lambda: ["routing"])
     reserved_output_providers: list[str] = Field(default_factory=list)
+    budget_history_days: int = Field(28, ge=2)
     exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
     experiments: list[ExperimentDefinition] = Field(default_factory=list)
     experiments_file: Path | None = None

@@ -27,7 +27,7 @@ def run_status(changes: list[Change], outcome: PublishOutcome, dry_run: bool) ->
 def build_summary(window: Window, validation: ValidationOutcome, models: FittedModels,
                   evaluations: list[RoutingEvaluation], changes: list[Change], outcome: PublishOutcome,
                   ids: dict[str, str | None], dry_run: bool, calls: list[ExperimentCall] = (),
-                  reliability: list = ()) -> dict:
+                  reliability: list = (), budgets: list = ()) -> dict:
     """Everything a person or a script needs to know about one run."""
     return {
         "status": run_status(changes, outcome, dry_run),
@@ -42,6 +42,7 @@ def build_summary(window: Window, validation: ValidationOutcome, models: FittedM
                          "failure_rate": round(r.failure_rate.estimate, 4),
                          "rate_limited_share": round(r.rate_limited_share, 4), **r.settings(),
                          "verdict": r.verdict} for r in reliability],
+        "budget": [{k: v for k, v in b.to_dict().items() if not k.startswith("hourly_")} for b in budgets],
         "changes": [{"service": c.service, "task_type": c.task_type, "strategy": c.strategy,
                      "from": c.from_model, "to": c.to_model,
                      "expected_savings_usd_per_day": round(c.expected_savings_usd_per_day, 2),
@@ -80,6 +81,8 @@ def format_summary(summary: dict) -> str:
         needed = f", ~{e['hours_still_needed']} h more" if e.get("hours_still_needed") else ""
         lines.append(f"experiment    {e['experiment']} ({e['service']}/{e['task_type']}, {e['hours_run']} h, "
                      f"units {e['units']}): {e['call']}{needed} — {e['reason']}")
+    for b in summary.get("budget") or []:
+        lines.append(f"budget        {b['service']}: {b['verdict']}")
     for r in summary.get("reliability") or []:
         lines.append(f"reliability   {r['service']} {r['provider']}/{r['model']}: {r['verdict']}")
     for c in summary["changes"]:

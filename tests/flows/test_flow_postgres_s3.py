@@ -4,18 +4,20 @@ import json
 import uuid
 
 import boto3
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from flows.hourly_optimization import hourly_optimization
 from llmopt.configs import check_config, load_schema
 from llmopt.optimizer import request_log
+from llmopt.stores.experiment_stats_sql import read_hourly_spend
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def test_flow_on_postgres_publishes_to_s3(write_settings, traffic_hour, postgres_url, s3_endpoint):
+def test_flow_on_postgres_publishes_to_s3(write_settings, traffic_hour, postgres_url, s3_endpoint, prices):
     bucket, table = f"llmopt-{uuid.uuid4().hex[:8]}", f"requests_{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket=bucket)
@@ -50,3 +52,10 @@ def test_flow_on_postgres_publishes_to_s3(write_settings, traffic_hour, postgres
     again = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
     assert again["published"] == []
     assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 4
+
+    # hourly spend per service is summed in PostgreSQL (date_trunc), as the budget forecast reads it
+    spend = read_hourly_spend(log, WINDOW_START - (WINDOW_END - WINDOW_START), WINDOW_END, prices)
+    both = pd.concat([traffic_hour, outside])
+    want = both.assign(cost=prices.fill_cost(both)).groupby("service")["cost"].sum()
+    assert len(spend) == 2 * 3 and spend.groupby("service")["spend_usd"].sum().to_dict() == pytest.approx(
+        want.to_dict(), rel=1e-9)

@@ -78,3 +78,21 @@ def aggregate(log: SqlRequestLog, group, conditions: list, start: datetime, end:
         metric["error_rate"] = ProportionStats(int(units), int(failed or 0))
         out[key] = VariantStats(key, int(units), metric)
     return out
+
+
+def read_hourly_spend(log: SqlRequestLog, start: datetime, end: datetime, prices: PriceMap) -> "pd.DataFrame":
+    """Spend per service and hour over [start, end), summed in the database (logged cost, else list price)."""
+    import pandas as pd
+
+    r = log.requests
+    window = [r.c.ts >= literal(_utc(start), DateTime(timezone=True)), r.c.ts < literal(_utc(end), DateTime(timezone=True))]
+    with log.engine.connect() as conn:
+        models = [m for (m,) in conn.execute(select(r.c.model).where(*window).distinct())]
+        if log.engine.dialect.name == "sqlite":
+            hour = func.strftime("%Y-%m-%d %H:00:00", r.c.ts)
+        else:
+            hour = func.date_trunc("hour", r.c.ts)
+        cost = cost_expression(r, prices, models)
+        rows = conn.execute(select(r.c.service, hour.label("hour"), func.coalesce(func.sum(cost), 0.0))
+                            .where(*window).group_by(r.c.service, hour).order_by(r.c.service, hour)).all()
+    return pd.DataFrame(rows, columns=["service", "hour", "spend_usd"])
