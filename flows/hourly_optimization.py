@@ -9,8 +9,8 @@ from prefect.runtime import flow_run
 from llmopt.summary import build_summary, no_traffic_summary
 from tasks.decide import decide_changes
 from tasks.decisions import mark_published, record_decisions, wait_for_review
-from tasks.evaluate import (evaluate_caching, evaluate_max_tokens, evaluate_reliability, evaluate_routing,
-                            forecast_budgets, read_published_configs)
+from tasks.evaluate import (evaluate_caching, evaluate_cascades, evaluate_max_tokens, evaluate_reliability,
+                            evaluate_routing, forecast_budgets, read_published_configs)
 from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from tasks.extract import extract_window
 from tasks.fit import fit_models
@@ -52,8 +52,9 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         reliability = evaluate_reliability(settings, validation.valid)
         limits = evaluate_max_tokens(settings, window, validation.valid)
         caching = evaluate_caching(settings, window)
+        cascades = evaluate_cascades(settings, window, evaluations)
         calls = analyze_experiments(settings, window, latest)
-        changes = decide_changes(settings, evaluations, calls, latest, reliability, limits, caching)
+        changes = decide_changes(settings, evaluations, calls, latest, reliability, limits, caching, cascades)
         if not dry_run:
             changes = record_decisions(settings, changes, f"hourly-optimization {ids['prefect_flow_run_id']}")
             changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)

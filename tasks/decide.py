@@ -10,6 +10,7 @@ from llmopt.decisions import Change
 from llmopt.experiments.analysis import ExperimentCall
 from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
+from llmopt.strategies.cascade import CascadeEvaluation
 from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.prompt_caching import CachingEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
@@ -19,7 +20,8 @@ from llmopt.strategies.reliability import ReliabilityEvaluation
 def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall] = (),
                    latest: dict[str, dict | None] | None = None,
                    reliability: list[ReliabilityEvaluation] = (),
-                   limits: list[MaxTokensEvaluation] = (), caching: list[CachingEvaluation] = ()) -> list[Change]:
+                   limits: list[MaxTokensEvaluation] = (), caching: list[CachingEvaluation] = (),
+                   cascades: list[CascadeEvaluation] = ()) -> list[Change]:
     """`approval: auto` approves what passed every guardrail (and every experiment ship); `manual` leaves it pending."""
     return optimizer.decide_changes(settings, evaluations, list(calls), latest or {}, datetime.now(timezone.utc),
-                                    list(reliability), list(limits), list(caching))
+                                    list(reliability), list(limits), list(caching), list(cascades))

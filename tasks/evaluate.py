@@ -11,6 +11,7 @@ from llmopt.routing import RoutingEvaluation
 from llmopt.settings import Settings
 from llmopt.decisions import Change
 from llmopt.strategies.budget import BudgetForecast
+from llmopt.strategies.cascade import CascadeEvaluation
 from llmopt.strategies.max_tokens import MaxTokensEvaluation
 from llmopt.strategies.prompt_caching import CachingEvaluation
 from llmopt.strategies.reliability import ReliabilityEvaluation
@@ -46,6 +47,12 @@ def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluati
 def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) -> list[BudgetForecast]:
     """Per service: next-24-hour spend forecast, a breach flag, and the changes that would fix it."""
     return optimizer.forecast_budgets(settings, window, changes)
+
+
+@task(name="evaluate-cascades", retries=1, retry_delay_seconds=[30], timeout_seconds=900, cache_policy=NO_CACHE)
+def evaluate_cascades(settings: Settings, window: Window, evaluations: list[RoutingEvaluation]) -> list[CascadeEvaluation]:
+    """Per task: the cheap-first cascade from paired answers, threshold tuned and checked on separate halves."""
+    return optimizer.evaluate_cascades(settings, window, evaluations)
 
 
 @task(name="evaluate-reliability", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)

@@ -144,8 +144,9 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
             elif change.strategy in ("max_tokens", "prompt_caching"):
                 route = routes.get(change.task_type, {"model": change.to_model, "provider": change.to_provider})
                 routes[change.task_type] = {**route, **(change.to_settings or {})}
-            else:
-                routes[change.task_type] = {"model": change.to_model, "provider": change.to_provider}
+            else:   # routing, experiment, cascade (with its escalation settings), rollback
+                routes[change.task_type] = {"model": change.to_model, "provider": change.to_provider,
+                                            **(change.to_settings if change.strategy == "cascade" else {})}
         config = json_safe({
             "schema_version": SCHEMA_VERSION, "service": service, "version": next_versions[service],
             "created_at": now.isoformat(), "routes": dict(sorted(routes.items())),

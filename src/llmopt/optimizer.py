@@ -22,7 +22,8 @@ from llmopt.prices import PriceMap
 from llmopt.request_log import ROUTING_COLUMNS
 from llmopt.routing import RoutingEvaluation, evaluate_routing
 from llmopt.settings import Settings
-from llmopt.strategies import budget, max_tokens, prompt_caching, reliability
+from llmopt.strategies import budget, cascade, max_tokens, prompt_caching, reliability
+from llmopt.strategies.cascade import CascadeEvaluation
 from llmopt.strategies.budget import BudgetForecast
 from llmopt.stores.experiment_stats_sql import read_hourly_spend
 from llmopt.strategies.prompt_caching import CachingEvaluation
@@ -183,17 +184,35 @@ def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) 
     return budget.forecast_budgets(hourly, budgets, settings.policy.confidence, rows)
 
 
+def evaluate_cascades(settings: Settings, window: Window,
+                      evaluations: list[RoutingEvaluation]) -> list[CascadeEvaluation]:
+    """Cheap-first cascades per task from paired answers with a confidence signal (`cascade` strategy)."""
+    log = request_log(settings)
+    if "cascade" not in settings.strategies or not {"prompt_id", "confidence"} <= set(log.present_columns()):
+        return []
+    frame = log.extract_window(window.start, window.end, [
+        "service", "task_type", "model", "provider", "variant", "prompt_id", "confidence", "quality_score",
+        "latency_ms", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "status"])
+    frame = frame[frame["prompt_id"].notna() & (frame["status"] == "ok")]
+    current = {(ev.service, ev.task_type): (ev.current_model, ev.current.provider) for ev in evaluations}
+    return cascade.evaluate_cascades(frame, current, settings.policy, prices(settings), window.hours)
+
+
 def decide_changes(settings: Settings, evaluations: list[RoutingEvaluation], calls: list[ExperimentCall],
                    latest: dict[str, dict | None], now: datetime,
                    reliability_evaluations: list[ReliabilityEvaluation] = (),
                    max_tokens_evaluations: list[MaxTokensEvaluation] = (),
-                   caching_evaluations: list[CachingEvaluation] = ()) -> list[Change]:
+                   caching_evaluations: list[CachingEvaluation] = (),
+                   cascade_evaluations: list[CascadeEvaluation] = ()) -> list[Change]:
     """Routing, experiment, reliability and max_tokens changes, approved or pending as each service's policy says.
 
     A task whose route moves in this run gets no max_tokens change: its limit belongs to the old model.
     """
     routes = decide(evaluations, settings.policy, now) + experiment_changes(calls, settings.experiments, latest,
                                                                             settings.policy, now)
+    moving = {(c.service, c.task_type) for c in routes}
+    routes += [c for c in cascade.decide_cascades(list(cascade_evaluations), settings.policy, now)
+               if (c.service, c.task_type) not in moving]          # a full switch, when safe, beats a cascade
     moving = {(c.service, c.task_type) for c in routes}
     serving = {(ev.service, ev.task_type): ev.current_model for ev in evaluations}   # the model each task runs on
     limits = [c for c in max_tokens.decide_max_tokens(list(max_tokens_evaluations), latest, settings.policy, now)

@@ -42,7 +42,10 @@ STATUSES = ("ok", "error", "timeout")
 # Optional: not required by the contract, present in tables llmopt creates. `prefix_hashes` holds the
 # space-separated hashes of the prompt's prefix blocks (as in the Mooncake trace); the prompt-caching
 # strategy replays them.
-OPTIONAL_COLUMNS = {"prefix_hashes": String}
+# `prompt_id` pairs answers to the same prompt from different models (shadow traffic, evaluations) and
+# `confidence` is the answering model's own signal (e.g. mean token log-prob, a verifier score): the
+# cascade strategy needs both.
+OPTIONAL_COLUMNS = {"prefix_hashes": String, "prompt_id": String, "confidence": Float}
 
 
 def requests_table(name: str, metadata: MetaData) -> Table:

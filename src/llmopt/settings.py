@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
-    strategies: list[Literal["routing", "reliability", "max_tokens", "prompt_caching"]] = Field(
+    strategies: list[Literal["routing", "reliability", "max_tokens", "prompt_caching", "cascade"]] = Field(
         default_factory=lambda: ["routing"])
     reserved_output_providers: list[str] = Field(default_factory=list)
     budget_history_days: int = Field(28, ge=2)

@@ -81,3 +81,29 @@ def route_requests(service: str, task_type: str, model: str, truth: ArmTruth, st
 
 def hours_between(start: datetime, end: datetime) -> float:
     return max(0.0, (end - start) / timedelta(hours=1))
+
+
+def paired_requests(service: str, task_type: str, current: str, cheap: str, prompts: int, correct: dict[str, float],
+                    signal: float, start: datetime, hours: float, seed: int) -> pd.DataFrame:
+    """Every prompt answered by `current` (production) and by `cheap` (shadow), scored 1/0 for correctness.
+
+    The cheap answer carries `confidence` = sigmoid(signal · (±1 for right/wrong) + N(0, 1)): `signal` 0 is
+    an uninformative signal, 2 a good one. Both rows share `prompt_id` and prompt length.
+    """
+    rng = np.random.default_rng(seed)
+    truths = [ArmTruth(0.5, error_rate=0.0)] * 2
+    prefix = f"pair-{service}-{task_type}-{seed}-{start:%Y%m%d%H}"
+    base = task_requests(service, task_type, np.full(prompts, current, dtype=object), truths,
+                         np.zeros(prompts, dtype=int), start, hours, rng, f"{prefix}-cur")
+    shadow = task_requests(service, task_type, np.full(prompts, cheap, dtype=object), truths,
+                           np.zeros(prompts, dtype=int), start, hours, rng, f"{prefix}-cheap")
+    shadow["ts"], shadow["prompt_tokens"] = base["ts"].to_numpy(), base["prompt_tokens"].to_numpy()
+    out = []
+    for frame, model in ((base, current), (shadow, cheap)):
+        right = rng.random(prompts) < correct[model]
+        frame = frame.assign(quality_score=right.astype(float), prompt_id=[f"{prefix}-{i:06d}" for i in range(prompts)])
+        if model == cheap:
+            logit = signal * np.where(right, 1.0, -1.0) + rng.normal(0, 1, prompts)
+            frame = frame.assign(confidence=1 / (1 + np.exp(-logit)), variant="shadow", experiment_id="shadow-eval")
+        out.append(frame)
+    return pd.concat(out, ignore_index=True)
