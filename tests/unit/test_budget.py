@@ -35,3 +35,15 @@ def test_a_projected_breach_lists_the_changes_that_bring_it_under():
 def test_too_little_history_gives_no_forecast_yet():
     [f] = forecast_budgets(hourly(1, 2400.0), {"support": 100.0}, 0.95, [])
     assert not f.breach and "no forecast yet" in f.verdict
+
+
+def test_the_spend_forecast_plot_renders():
+    import io
+
+    from matplotlib import image
+
+    from llmopt.report import plot_spend_forecast
+
+    forecasts = forecast_budgets(hourly(14, 2400.0), {"support": 1900.0}, 0.95, [])
+    pixels = image.imread(io.BytesIO(plot_spend_forecast(forecasts)))
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 600 and pixels[..., :3].std() > 0.05
