@@ -71,13 +71,13 @@ def mark_published(settings: Settings, changes: list[Change], published: list[Pu
 
 
 def publish_routes(settings: Settings, service: str, routes: dict, entries: list[dict],
-                   lineage_ids: dict[str, str | None]) -> PublishedConfig:
+                   lineage_ids: dict[str, str | None], base: dict | None = None) -> PublishedConfig:
     """Publish the next version of `service`'s config with `routes` (checked against the schema first).
 
     A service without a published config gets its first version, holding only these routes.
     """
     store = config_store(settings)
-    previous = latest_config(store, service)
+    previous = base if base else latest_config(store, service)   # base: the latest with edited model_settings
     version = max(published_versions(store, service), default=0) + 1
     config = successor_config(service, previous, routes, entries, version, datetime.now(timezone.utc), lineage_ids)
     return publish(store, [config], load_schema(settings.contracts_dir), tuple(settings.exports),
@@ -90,13 +90,22 @@ def approve_and_publish(settings: Settings, decision_id: int, reviewer: str, not
     decision = store.get(decision_id)
     store.transition(decision_id, "approved", f"person:{reviewer}", note)
     previous = latest_config(config_store(settings), decision.service) or {}
-    routes = {**previous.get("routes", {}), decision.task_type: decision.to_route}
+    routes = dict(previous.get("routes", {}))
+    target = {k: decision.to_route[k] for k in ("model", "provider")}
+    extra = {k: v for k, v in decision.to_route.items() if k not in target}
+    if decision.strategy == "reliability":      # deployment settings, not a route
+        previous = {**previous, "model_settings": {**previous.get("model_settings", {}),
+                                                   target["model"]: {"provider": target["provider"], **extra}}}
+    elif decision.strategy in ("max_tokens", "prompt_caching"):
+        routes[decision.task_type] = {**routes.get(decision.task_type, target), **extra}
+    else:                                       # routing, experiment, cascade: the route itself moves
+        routes[decision.task_type] = dict(decision.to_route)
     now = datetime.now(timezone.utc).isoformat()
     entry = {"strategy": decision.strategy, "task_type": decision.task_type, "from": decision.from_route,
              "to": decision.to_route, "expected_savings_usd_per_day": decision.expected_savings_usd_per_day or 0.0,
              "evidence": decision.evidence,
              "decision": {"state": "approved", "by": f"person:{reviewer}", "at": now, "id": decision_id}}
-    published = publish_routes(settings, decision.service, routes, [entry], {})
+    published = publish_routes(settings, decision.service, routes, [entry], {}, previous)
     store.transition(decision_id, "published", f"person:{reviewer}", config_version=published.version)
     store.transition(decision_id, "monitoring", f"person:{reviewer}", config_version=published.version)
     return published

@@ -19,6 +19,9 @@ from llmopt.stats import EffectResult, proportions_ztest, welch_ttest
 from llmopt.stores.experiment_stats_sql import read_route_statistics
 
 
+ROUTE_STRATEGIES = ("routing", "experiment", "cascade")
+
+
 @dataclass(frozen=True)
 class MonitorResult:
     """What the monitor found for one decision and what it did."""
@@ -51,6 +54,14 @@ def monitor_published_changes(settings: Settings, now: datetime) -> list[Monitor
         rules = settings.policy.for_service(d.service)
         since = published_at(settings, d.id)
         period = timedelta(hours=settings.policy.monitor_hours)
+        if d.strategy not in ROUTE_STRATEGIES:      # deployment settings: no per-route before/after to compare
+            if now >= since + period:
+                store.transition(d.id, "confirmed", "policy:monitor", "observation period over (settings change)")
+            outcome = "confirmed" if now >= since + period else "monitoring"
+            no_metric = EffectResult.failed("not a route change", rules.confidence, False)
+            results.append(MonitorResult(d.id, d.service, d.task_type, outcome, f"{d.strategy}: settings change",
+                                         no_metric, no_metric, min(now - since, period) / timedelta(hours=1)))
+            continue
         before = read_route_statistics(log, d.service, d.task_type, d.from_route["model"], since - period, since,
                                        price_map)
         after = read_route_statistics(log, d.service, d.task_type, d.to_route["model"], since, min(now, since + period),

@@ -153,3 +153,22 @@ def test_decisions_and_rollback_from_the_command_line(write_settings, traffic_ho
         "summarize": {"model": "gpt-4o-mini", "provider": "openai"}}
     assert [c["strategy"] for c in search["changes"]] == ["rollback"]
     assert published_versions(store_, "search") == [1, 2, 3]
+
+
+def test_a_settings_decision_approved_by_hand_lands_in_model_settings(write_settings, traffic_hour):
+    path, settings = write_settings(strategies=["reliability"], policy={"approval": "manual"})
+    request_log(settings).append(traffic_hour.iloc[::4])
+    hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+    store = decision_store(settings)
+    proposed = [d for d in store.list(state="proposed") if d.strategy == "reliability" and d.service == "search"]
+    assert proposed and all(d.to_route["timeout_s"] for d in proposed)
+    decision = proposed[0]
+    assert cli(["--config", str(path), "decisions", "approve", str(decision.id), "--by", "frank"]) == 0
+    search = latest_config(config_store(settings), "search")
+    check_config(search, load_schema(settings.contracts_dir))
+    assert search["model_settings"][decision.to_route["model"]]["timeout_s"] == decision.to_route["timeout_s"]
+    assert search["routes"] == {}          # the first config of the service carries only the approved settings
+    # a re-run proposes the same settings again: the open decision is reused, not duplicated
+    hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
+    again = [d for d in store.list(state="proposed") if d.strategy == "reliability" and d.service == "search"]
+    assert len(again) == len(proposed) - 1

@@ -73,8 +73,10 @@ class DecisionStore:
         with self.engine.begin() as conn:
             decision_id = conn.execute(insert(self.decisions).values(
                 service=change.service, task_type=change.task_type, strategy=change.strategy,
-                from_route={"model": change.from_model, "provider": change.from_provider},
-                to_route={"model": change.to_model, "provider": change.to_provider}, state="proposed",
+                from_route={"model": change.from_model, "provider": change.from_provider,
+                            **(change.from_settings or {})},
+                to_route={"model": change.to_model, "provider": change.to_provider, **(change.to_settings or {})},
+                state="proposed",
                 evidence=evidence, expected_savings_usd_per_day=change.expected_savings_usd_per_day,
                 created_at=now, updated_at=now)).inserted_primary_key[0]
             conn.execute(insert(self.events).values(decision_id=decision_id, at=now, from_state=None,
@@ -88,8 +90,8 @@ class DecisionStore:
             rows = conn.execute(select(d.id, d.from_route, d.to_route).where(
                 d.state == "proposed", d.service == change.service, d.task_type == change.task_type,
                 d.strategy == change.strategy).order_by(d.id)).all()
-        wanted = ({"model": change.from_model, "provider": change.from_provider},
-                  {"model": change.to_model, "provider": change.to_provider})
+        wanted = ({"model": change.from_model, "provider": change.from_provider, **(change.from_settings or {})},
+                  {"model": change.to_model, "provider": change.to_provider, **(change.to_settings or {})})
         return next((int(i) for i, f, t in rows if (f, t) == wanted), None)
 
     def transition(self, decision_id: int, to_state: str, actor: str, note: str | None = None,
