@@ -84,11 +84,14 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
-    from llmopt.report_html import pareto_models
-
     for ax, ev in zip(axes.flat, evaluations):
-        frontier = sorted((c.predicted_cost_usd_per_day, c.quality.estimate) for c in (ev.current, *ev.candidates)
-                          if c.model in pareto_models(ev) and math.isfinite(c.quality.estimate))
+        # the 2-D cost–quality frontier: each point better than every cheaper one (the table adds p95 as a third axis)
+        frontier, best = [], -math.inf
+        for cost, quality in sorted((c.predicted_cost_usd_per_day, c.quality.estimate)
+                                    for c in (ev.current, *ev.candidates) if math.isfinite(c.quality.estimate)):
+            if quality > best:
+                frontier.append((cost, quality))
+                best = quality
         if len(frontier) > 1:
             ax.step(*zip(*frontier), where="post", color="tab:purple", alpha=0.5, lw=1, label="Pareto frontier")
         for c in (ev.current, *ev.candidates):
