@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from scipy import stats as sps
 
-from llmopt.stats.effects import Stats, difference, input_problem
+from llmopt.stats.effects import Stats, prepare
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,8 @@ def bayesian_ab(control: Stats, treatment: Stats, relative: bool = True, prior: 
     def failed(error: str) -> BayesianResult:
         return BayesianResult(nan, nan, nan, nan, nan, nan, nan, confidence, relative, error)
 
-    problem = input_problem(control, treatment, confidence)
-    if problem is None and prior.proper and prior.variance <= 0:
-        problem = f"prior variance = {prior.variance} must be positive"
-    if problem:
-        return failed(problem)
-    diff = difference(control, treatment, relative)
+    bad_prior = f"prior variance = {prior.variance} must be positive" if prior.proper and prior.variance <= 0 else None
+    diff = prepare(control, treatment, relative, confidence, bad_prior, require_variance=False)
     if isinstance(diff, str):
         return failed(diff)
     if diff.variance <= 0:

@@ -64,6 +64,25 @@ def input_problem(control: Stats, treatment: Stats, confidence: float) -> str | 
     return None
 
 
+def prepare(control: Stats, treatment: Stats, relative: bool, confidence: float, extra_problem: str | None = None,
+            require_variance: bool = True) -> Difference | str:
+    """The effect and its variance, or the first reason the pair cannot be analysed (shared by every test).
+
+    Args:
+        extra_problem: a test-specific reason (bad alternative, prior, power…), reported after the input checks.
+        require_variance: refuse a zero variance (tests that divide by it).
+    """
+    problem = input_problem(control, treatment, confidence) or extra_problem
+    if problem:
+        return problem
+    diff = difference(control, treatment, relative)
+    if isinstance(diff, str):
+        return diff
+    if require_variance and diff.variance <= 0:
+        return "both arms have zero variance: the effect cannot be tested"
+    return diff
+
+
 def difference(control: Stats, treatment: Stats, relative: bool) -> Difference | str:
     """Effect and its variance, or the reason it is undefined.
 

@@ -6,10 +6,14 @@ import math
 
 from scipy import stats as sps
 
-from llmopt.stats.effects import EffectResult, difference, input_problem, welch_df
+from llmopt.stats.effects import EffectResult, prepare, welch_df
 from llmopt.stats.sufficient import MeanStats, ProportionStats
 
 ALTERNATIVES = ("two-sided", "greater", "less")
+
+
+def _alternative_problem(alternative: str) -> str | None:
+    return None if alternative in ALTERNATIVES else f"alternative = {alternative!r}; expected one of {ALTERNATIVES}"
 
 
 def interval_and_p(effect: float, se: float, dist, confidence: float, alternative: str) -> tuple[float, float, float]:
@@ -36,16 +40,9 @@ def welch_ttest(control: MeanStats | ProportionStats, treatment: MeanStats | Pro
         confidence: interval level; the test's alpha is 1 − confidence.
         alternative: "two-sided", "greater" (treatment > control) or "less".
     """
-    if alternative not in ALTERNATIVES:
-        return EffectResult.failed(f"alternative = {alternative!r}; expected one of {ALTERNATIVES}", confidence, relative)
-    problem = input_problem(control, treatment, confidence)
-    if problem:
-        return EffectResult.failed(problem, confidence, relative)
-    diff = difference(control, treatment, relative)
+    diff = prepare(control, treatment, relative, confidence, _alternative_problem(alternative))
     if isinstance(diff, str):
         return EffectResult.failed(diff, confidence, relative)
-    if diff.variance <= 0:
-        return EffectResult.failed("both arms have zero variance: the effect cannot be tested", confidence, relative)
     df = welch_df(diff.control_mean_variance, diff.treatment_mean_variance, control.n, treatment.n)
     se = math.sqrt(diff.variance)
     low, high, p = interval_and_p(diff.effect, se, sps.t(df), confidence, alternative)
@@ -60,12 +57,8 @@ def proportions_ztest(control: ProportionStats, treatment: ProportionStats, rela
     z = (p̂ₜ − p̂꜀) / √(p̄(1 − p̄)(1/nₜ + 1/n꜀)); the interval is the unpooled Wald one, whose
     standard error is reported. Relative: delta-method standard error for both.
     """
-    if alternative not in ALTERNATIVES:
-        return EffectResult.failed(f"alternative = {alternative!r}; expected one of {ALTERNATIVES}", confidence, relative)
-    problem = input_problem(control, treatment, confidence)
-    if problem:
-        return EffectResult.failed(problem, confidence, relative)
-    diff = difference(control, treatment, relative)
+    diff = prepare(control, treatment, relative, confidence, _alternative_problem(alternative),
+                   require_variance=False)     # a zero unpooled variance can still be tested with the pooled one
     if isinstance(diff, str):
         return EffectResult.failed(diff, confidence, relative)
     pooled = (control.successes + treatment.successes) / (control.n + treatment.n)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from scipy import stats as sps
 
-from llmopt.stats.effects import Stats, difference, input_problem
+from llmopt.stats.effects import Stats, prepare
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,9 @@ def power_analysis(control: Stats, treatment: Stats, target_effect: float, relat
     SE shrinks as 1/√n, so reaching MDE = |target| needs n·k units with k = (MDE/|target|)².
     """
     nan = float("nan")
-    problem = input_problem(control, treatment, confidence)
-    if problem is None and not 0 < power < 1:
-        problem = f"power = {power} must lie strictly between 0 and 1"
-    if problem is None and target_effect == 0:
-        problem = "target_effect must be non-zero"
-    if problem:
-        return PowerResult(nan, nan, confidence, power, problem)
-    diff = difference(control, treatment, relative)
+    extra = (f"power = {power} must lie strictly between 0 and 1" if not 0 < power < 1 else
+             "target_effect must be non-zero" if target_effect == 0 else None)
+    diff = prepare(control, treatment, relative, confidence, extra, require_variance=False)
     if isinstance(diff, str):
         return PowerResult(nan, nan, confidence, power, diff)
     z = float(sps.norm.ppf((1 + confidence) / 2) + sps.norm.ppf(power))

@@ -11,7 +11,7 @@ import math
 
 from scipy.optimize import brentq
 
-from llmopt.stats.effects import EffectResult, Stats, difference, input_problem
+from llmopt.stats.effects import EffectResult, Stats, prepare
 
 DEFAULT_TUNING_SAMPLES = 5000  # where the sequence is tightest (total units); GrowthBook's default
 
@@ -46,16 +46,10 @@ def sequential_ci(control: Stats, treatment: Stats, relative: bool = False, conf
         confidence: 1 − alpha, the probability that the sequence covers the truth at all times.
         tuning_samples: total units at which the sequence is tightest.
     """
-    problem = input_problem(control, treatment, confidence)
-    if problem is None and tuning_samples <= 0:
-        problem = f"tuning_samples = {tuning_samples} must be positive"
-    if problem:
-        return EffectResult.failed(problem, confidence, relative)
-    diff = difference(control, treatment, relative)
+    bad_tuning = f"tuning_samples = {tuning_samples} must be positive" if tuning_samples <= 0 else None
+    diff = prepare(control, treatment, relative, confidence, bad_tuning)
     if isinstance(diff, str):
         return EffectResult.failed(diff, confidence, relative)
-    if diff.variance <= 0:
-        return EffectResult.failed("both arms have zero variance: the effect cannot be tested", confidence, relative)
     n = control.n + treatment.n
     per_unit = diff.variance * n
 
