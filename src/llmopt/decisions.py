@@ -47,6 +47,13 @@ class Change:
         return asdict(self)
 
 
+def policy_decision(policy: Policy, service: str, now: datetime) -> dict:
+    """`state`, `decided_by`, `decided_at` of a change that the service's approval mode alone decides."""
+    auto = policy.for_service(service).approval == "auto"
+    return {"state": "approved" if auto else "pending",
+            "decided_by": "policy:auto" if auto else "awaiting manual approval", "decided_at": now.isoformat()}
+
+
 def decide(evaluations: list[RoutingEvaluation], policy: Policy, now: datetime) -> list[Change]:
     """One change per recommendation: approved under `approval: auto`, pending under `manual`.
 

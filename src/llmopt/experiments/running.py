@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from llmopt.decisions import Change
+from llmopt.decisions import Change, policy_decision
 from llmopt.experiments.analysis import NO_DIFFERENCE, SHIP, GUARDRAIL_BREACHED, ExperimentCall, analyze_experiment
 from llmopt.experiments.definitions import ExperimentDefinition
 from llmopt.experiments.simulation import hours_between
@@ -59,13 +59,11 @@ def experiment_changes(calls: list[ExperimentCall], definitions: list[Experiment
         per_day = sum(call.units.values()) / call.hours_run * 24 if call.hours_run > 0 else 0.0
         cost = {name: call.means.get(name, {}).get("cost_per_request", 0.0) for name in (d.control, to.name)}
         savings = (cost[d.control] - cost[to.name]) * per_day
-        auto = policy.for_service(d.service).approval == "auto"
         changes.append(Change(
             service=d.service, task_type=d.task_type, strategy="experiment",
             from_model=route["model"], from_provider=route["provider"], to_model=to.model, to_provider=to.provider,
             expected_savings_usd_per_day=savings, evidence={"experiment_id": d.id, **call.to_dict()},
-            state="approved" if auto else "pending",
-            decided_by="policy:auto" if auto else "awaiting manual approval", decided_at=now.isoformat()))
+            **policy_decision(policy, d.service, now)))
     return changes
 
 

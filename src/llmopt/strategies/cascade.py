@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from llmopt.decisions import Change
+from llmopt.decisions import Change, policy_decision
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
 from llmopt.stats import MeanStats, mean_interval
@@ -136,13 +136,11 @@ def decide_cascades(evaluations: list[CascadeEvaluation], policy: Policy, now) -
             best[key] = ev
     changes = []
     for ev in best.values():
-        auto = policy.for_service(ev.service).approval == "auto"
         changes.append(Change(
             service=ev.service, task_type=ev.task_type, strategy="cascade", from_model=ev.current_model,
             from_provider=ev.current_provider, to_model=ev.cheap_model, to_provider=ev.cheap_provider,
             expected_savings_usd_per_day=ev.expected_savings_usd_per_day, evidence=ev.to_dict(),
-            state="approved" if auto else "pending", decided_by="policy:auto" if auto else "awaiting manual approval",
-            decided_at=now.isoformat(),
+            **policy_decision(policy, ev.service, now),
             to_settings={"cascade": {"escalate_to": {"model": ev.current_model, "provider": ev.current_provider},
                                      "min_confidence": round(ev.threshold, 6)}}))
     return changes

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from llmopt.decisions import Change
+from llmopt.decisions import Change, policy_decision
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
 from llmopt.stats import Interval, ProportionStats, wilson_interval
@@ -92,13 +92,11 @@ def decide_max_tokens(evaluations: list[MaxTokensEvaluation], latest: dict[str, 
             continue
         if route and route.get("max_tokens") == ev.proposed_max_tokens:
             continue
-        auto = policy.for_service(ev.service).approval == "auto"
         changes.append(Change(
             service=ev.service, task_type=ev.task_type, strategy="max_tokens", from_model=ev.model,
             from_provider=ev.provider, to_model=ev.model, to_provider=ev.provider,
             expected_savings_usd_per_day=ev.expected_savings_usd_per_day, evidence=ev.to_dict(),
-            state="approved" if auto else "pending", decided_by="policy:auto" if auto else "awaiting manual approval",
-            decided_at=now.isoformat(), from_settings={"max_tokens": (route or {}).get("max_tokens",
-                                                                                        ev.current_max_tokens)},
+            **policy_decision(policy, ev.service, now),
+            from_settings={"max_tokens": (route or {}).get("max_tokens", ev.current_max_tokens)},
             to_settings={"max_tokens": ev.proposed_max_tokens}))
     return changes

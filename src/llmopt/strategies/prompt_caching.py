@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from llmopt.decisions import Change
+from llmopt.decisions import Change, policy_decision
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
 from llmopt.stats import Interval, ProportionStats, wilson_interval
@@ -103,12 +103,10 @@ def decide_caching(evaluations: list[CachingEvaluation], serving: dict[tuple[str
         route = ((latest.get(ev.service) or {}).get("routes") or {}).get(ev.task_type) or {}
         if not ev.recommended or serving.get((ev.service, ev.task_type)) != ev.model or route.get("prompt_caching"):
             continue
-        auto = policy.for_service(ev.service).approval == "auto"
         changes.append(Change(
             service=ev.service, task_type=ev.task_type, strategy="prompt_caching", from_model=ev.model,
             from_provider=ev.provider, to_model=ev.model, to_provider=ev.provider,
             expected_savings_usd_per_day=ev.expected_savings_usd_per_day, evidence=ev.to_dict(),
-            state="approved" if auto else "pending", decided_by="policy:auto" if auto else "awaiting manual approval",
-            decided_at=now.isoformat(), from_settings={"prompt_caching": None},
+            **policy_decision(policy, ev.service, now), from_settings={"prompt_caching": None},
             to_settings={"prompt_caching": {"enabled": True, "ttl_s": ttl_s}}))
     return changes

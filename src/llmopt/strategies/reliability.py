@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from llmopt.decisions import Change
+from llmopt.decisions import Change, policy_decision
 from llmopt.settings import Guardrails, Policy
 from llmopt.stats import Interval, MeanStats, ProportionStats, welch_difference_interval, wilson_interval
 
@@ -164,11 +164,9 @@ def decide_reliability(evaluations: list[ReliabilityEvaluation], latest: dict[st
         new = settings_change(current, ev.settings())
         if new is None:
             continue
-        auto = policy.for_service(ev.service).approval == "auto"
         changes.append(Change(
             service=ev.service, task_type="*", strategy="reliability", from_model=ev.model,
             from_provider=ev.provider, to_model=ev.model, to_provider=ev.provider,
-            expected_savings_usd_per_day=0.0, evidence=ev.to_dict(), state="approved" if auto else "pending",
-            decided_by="policy:auto" if auto else "awaiting manual approval", decided_at=now.isoformat(),
+            expected_savings_usd_per_day=0.0, evidence=ev.to_dict(), **policy_decision(policy, ev.service, now),
             from_settings=current or {"timeout_s": None, "retries": 0, "fallbacks": []}, to_settings=new))
     return changes
