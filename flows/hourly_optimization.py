@@ -51,8 +51,8 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
         reliability = evaluate_reliability(settings, validation.valid)
         limits = evaluate_max_tokens(settings, window, validation.valid)
-        caching = evaluate_caching(settings, window)
-        cascades = evaluate_cascades(settings, window, evaluations)
+        caching = evaluate_caching(settings, window, validation.valid)
+        cascades = evaluate_cascades(settings, window, validation.valid, evaluations)
         calls = analyze_experiments(settings, window, latest)
         changes = decide_changes(settings, evaluations, calls, latest, reliability, limits, caching, cascades)
         if not dry_run:

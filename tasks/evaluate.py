@@ -38,9 +38,9 @@ def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame)
 
 
 @task(name="evaluate-prompt-caching", retries=1, retry_delay_seconds=[30], timeout_seconds=900, cache_policy=NO_CACHE)
-def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluation]:
+def evaluate_caching(settings: Settings, window: Window, valid: pd.DataFrame) -> list[CachingEvaluation]:
     """Per task and model: replay prompt-prefix hashes to estimate what prompt caching would save."""
-    return optimizer.evaluate_caching(settings, window)
+    return optimizer.evaluate_caching(settings, window, valid)
 
 
 @task(name="forecast-budgets", retries=1, retry_delay_seconds=[30], timeout_seconds=600, cache_policy=NO_CACHE)
@@ -50,9 +50,10 @@ def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) 
 
 
 @task(name="evaluate-cascades", retries=1, retry_delay_seconds=[30], timeout_seconds=900, cache_policy=NO_CACHE)
-def evaluate_cascades(settings: Settings, window: Window, evaluations: list[RoutingEvaluation]) -> list[CascadeEvaluation]:
+def evaluate_cascades(settings: Settings, window: Window, valid: pd.DataFrame,
+                      evaluations: list[RoutingEvaluation]) -> list[CascadeEvaluation]:
     """Per task: the cheap-first cascade from paired answers, threshold tuned and checked on separate halves."""
-    return optimizer.evaluate_cascades(settings, window, evaluations)
+    return optimizer.evaluate_cascades(settings, window, valid, evaluations)
 
 
 @task(name="evaluate-reliability", retries=0, timeout_seconds=600, cache_policy=NO_CACHE)

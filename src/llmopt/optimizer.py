@@ -91,9 +91,17 @@ def prices(settings: Settings) -> PriceMap:
     return PriceMap.from_file(settings.prices_path)
 
 
+# optional columns a strategy reads, fetched with the window only when it is on and the table has them
+STRATEGY_COLUMNS = {"prompt_caching": ("prefix_hashes",), "cascade": ("prompt_id", "confidence")}
+
+
 def extract(settings: Settings, window: Window, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Read the window's rows (routing columns only) from the request log."""
-    return request_log(settings).extract_window(window.start, window.end, ROUTING_COLUMNS, progress)
+    """Read the window's rows from the request log: routing columns, plus what the enabled strategies need."""
+    log = request_log(settings)
+    wanted = [c for s in settings.strategies for c in STRATEGY_COLUMNS.get(s, ())]
+    present = set(log.present_columns()) if wanted else set()
+    columns = list(ROUTING_COLUMNS) + [c for c in wanted if c in present]
+    return log.extract_window(window.start, window.end, columns, progress)
 
 
 def validate(settings: Settings, window: Window, frame: pd.DataFrame) -> ValidationOutcome:
@@ -161,14 +169,11 @@ def evaluate_max_tokens(settings: Settings, window: Window, valid: pd.DataFrame)
                                           settings.reserved_output_providers)
 
 
-def evaluate_caching(settings: Settings, window: Window) -> list[CachingEvaluation]:
+def evaluate_caching(settings: Settings, window: Window, valid: pd.DataFrame) -> list[CachingEvaluation]:
     """Replay the window's prompt-prefix hashes per task and model (`prompt_caching` strategy)."""
-    log = request_log(settings)
-    if "prompt_caching" not in settings.strategies or "prefix_hashes" not in log.present_columns():
+    if "prompt_caching" not in settings.strategies or "prefix_hashes" not in valid.columns:
         return []
-    frame = log.extract_window(window.start, window.end, ["service", "task_type", "model", "provider", "ts",
-                                                          "prompt_tokens", "cached_tokens", "prefix_hashes"])
-    return prompt_caching.evaluate_caching(frame, settings.policy, prices(settings), window.hours)
+    return prompt_caching.evaluate_caching(valid, settings.policy, prices(settings), window.hours)
 
 
 def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) -> list[BudgetForecast]:
@@ -184,16 +189,12 @@ def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) 
     return budget.forecast_budgets(hourly, budgets, settings.policy.confidence, rows)
 
 
-def evaluate_cascades(settings: Settings, window: Window,
+def evaluate_cascades(settings: Settings, window: Window, valid: pd.DataFrame,
                       evaluations: list[RoutingEvaluation]) -> list[CascadeEvaluation]:
     """Cheap-first cascades per task from paired answers with a confidence signal (`cascade` strategy)."""
-    log = request_log(settings)
-    if "cascade" not in settings.strategies or not {"prompt_id", "confidence"} <= set(log.present_columns()):
+    if "cascade" not in settings.strategies or not {"prompt_id", "confidence"} <= set(valid.columns):
         return []
-    frame = log.extract_window(window.start, window.end, [
-        "service", "task_type", "model", "provider", "variant", "prompt_id", "confidence", "quality_score",
-        "latency_ms", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "status"])
-    frame = frame[frame["prompt_id"].notna() & (frame["status"] == "ok")]
+    frame = valid[valid["prompt_id"].notna() & (valid["status"] == "ok")]
     current = {(ev.service, ev.task_type): (ev.current_model, ev.current.provider) for ev in evaluations}
     return cascade.evaluate_cascades(frame, current, settings.policy, prices(settings), window.hours)
 
