@@ -6,14 +6,14 @@ from typing import Literal
 from prefect import flow
 from prefect.runtime import flow_run
 
-from llmopt.summary import experiment_summary
-from tasks.decide import decide_changes
-from tasks.decisions import mark_published, record_decisions, wait_for_review
-from tasks.evaluate import read_published_configs
-from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
-from tasks.publish import publish_configs
-from tasks.settings import load_settings, resolve_window
-from tasks.track import finish_tracking, start_tracking
+from llmopt.track.summary import experiment_summary
+from llmopt.tasks.decide import decide_changes
+from llmopt.tasks.decisions import mark_published, record_decisions, wait_for_review
+from llmopt.tasks.evaluate import read_published_configs
+from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
+from llmopt.tasks.publish import publish_configs
+from llmopt.tasks.settings import load_settings, resolve_window
+from llmopt.tasks.track import finish_tracking, start_tracking
 
 
 @flow(name="experiment-analysis", log_prints=True)

@@ -6,18 +6,18 @@ from typing import Literal
 from prefect import flow
 from prefect.runtime import flow_run
 
-from llmopt.summary import build_summary, no_traffic_summary
-from tasks.decide import decide_changes
-from tasks.decisions import mark_published, record_decisions, wait_for_review
-from tasks.evaluate import (evaluate_caching, evaluate_cascades, evaluate_max_tokens, evaluate_reliability,
-                            evaluate_routing, forecast_budgets, read_published_configs)
-from tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
-from tasks.extract import extract_window
-from tasks.fit import fit_models
-from tasks.publish import publish_configs
-from tasks.settings import load_settings, resolve_window
-from tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
-from tasks.validate import validate_requests
+from llmopt.track.summary import build_summary, no_traffic_summary
+from llmopt.tasks.decide import decide_changes
+from llmopt.tasks.decisions import mark_published, record_decisions, wait_for_review
+from llmopt.tasks.evaluate import (evaluate_routing, evaluate_strategy, forecast_budgets, read_published_configs,
+                                   strategies_to_evaluate)
+from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
+from llmopt.tasks.extract import extract_window
+from llmopt.tasks.fit import fit_models
+from llmopt.tasks.publish import publish_configs
+from llmopt.tasks.settings import load_settings, resolve_window
+from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
+from llmopt.tasks.validate import validate_requests
 
 
 @flow(name="hourly-optimization", log_prints=True)
@@ -49,12 +49,10 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         models = fit_models(settings, validation.valid)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
         evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
-        reliability = evaluate_reliability(settings, validation.valid)
-        limits = evaluate_max_tokens(settings, window, validation.valid)
-        caching = evaluate_caching(settings, window, validation.valid)
-        cascades = evaluate_cascades(settings, window, validation.valid, evaluations)
+        strategy_evaluations = [evaluate_strategy(settings, name, window, validation.valid, evaluations, latest)
+                                for name in strategies_to_evaluate(settings)]
         calls = analyze_experiments(settings, window, latest)
-        changes = decide_changes(settings, evaluations, calls, latest, reliability, limits, caching, cascades)
+        changes = decide_changes(settings, evaluations, calls, latest, strategy_evaluations)
         if not dry_run:
             changes = record_decisions(settings, changes, f"hourly-optimization {ids['prefect_flow_run_id']}")
             changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)
@@ -62,7 +60,7 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         mark_published(settings, changes, outcome.published)
         budgets = forecast_budgets(settings, window, changes)
         summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls,
-                                reliability, budgets)
+                                strategy_evaluations, budgets)
         record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome,
                              budgets)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)

@@ -5,9 +5,9 @@ from datetime import datetime
 from prefect import flow
 from prefect.runtime import flow_run
 
-from tasks.monitor import monitor_changes, show_monitor_results
-from tasks.settings import load_settings
-from tasks.track import finish_tracking, record_monitor_results, start_monitor_tracking
+from llmopt.tasks.monitor import monitor_changes, show_monitor_results
+from llmopt.tasks.settings import load_settings
+from llmopt.tasks.track import finish_tracking, record_monitor_results, start_monitor_tracking
 
 
 @flow(name="post-change-monitor", log_prints=True)

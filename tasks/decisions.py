@@ -4,36 +4,37 @@ from prefect import flow_runs, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import FlowPauseTimeout
 
-from llmopt import lifecycle
-from llmopt.configs import PublishedConfig
-from llmopt.decisions import Change
+from llmopt.decide import lifecycle
+from llmopt.resources import open_resources
+from llmopt.publish.publishing import PublishedConfig
+from llmopt.domain import Change
 from llmopt.settings import Settings
-from tasks.review_form import review_form
+from llmopt.tasks.review_form import review_form
 
 
 @task(name="record-decisions", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def record_decisions(settings: Settings, changes: list[Change], actor: str) -> list[Change]:
     """Persist each change as a decision with its audit trail; returns the changes with their decision ids."""
-    return lifecycle.record_decisions(settings, changes, actor)
+    return lifecycle.record_decisions(open_resources(settings), changes, actor)
 
 
 @task(name="apply-review", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def apply_review(settings: Settings, changes: list[Change], verdicts: dict[int, str], reviewer: str,
                  note: str | None) -> list[Change]:
     """Record the reviewer's approve/reject per decision."""
-    return lifecycle.apply_review(settings, changes, verdicts, reviewer, note)
+    return lifecycle.apply_review(open_resources(settings), changes, verdicts, reviewer, note)
 
 
 @task(name="expire-pending", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def expire_pending(settings: Settings, changes: list[Change], note: str) -> list[Change]:
     """Pending decisions nobody reviewed in time expire."""
-    return lifecycle.expire_pending(settings, changes, note)
+    return lifecycle.expire_pending(open_resources(settings), changes, note)
 
 
 @task(name="mark-published", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def mark_published(settings: Settings, changes: list[Change], published: list[PublishedConfig]) -> None:
     """Approved decisions whose service got a new version move to published, then monitoring."""
-    lifecycle.mark_published(settings, changes, published)
+    lifecycle.mark_published(open_resources(settings), changes, published)
 
 
 def wait_for_review(settings: Settings, changes: list[Change], timeout_minutes: float) -> list[Change]:

@@ -4,24 +4,25 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llmopt import optimizer
+from llmopt import pipeline
+from llmopt.resources import open_resources
 from llmopt.experiments.analysis import ExperimentCall
 from llmopt.experiments.reporting import comparison_rows, record_calls
-from llmopt.optimizer import Window
-from llmopt.run_record import tracker_for
+from llmopt.domain import Window
+from llmopt.resources import open_resources
 from llmopt.settings import Settings
 
 
 @task(name="analyze-experiments", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
 def analyze_experiments(settings: Settings, window: Window, latest: dict[str, dict | None]) -> list[ExperimentCall]:
     """Per running experiment: per-variant statistics in SQL since its start, then the call."""
-    return optimizer.analyze_experiments(settings, window, latest)
+    return pipeline.analyze_experiments(open_resources(settings), window, latest)
 
 
 @task(name="record-experiments", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=300, cache_policy=NO_CACHE)
 def record_experiments_in_mlflow(settings: Settings, parent_run_id: str, calls: list[ExperimentCall]) -> list[str]:
     """A nested MLflow run per experiment: effects, intervals, p-values, chance to win, the call."""
-    return record_calls(tracker_for(settings), parent_run_id, calls, {d.id: d for d in settings.experiments})
+    return record_calls(open_resources(settings).tracker, parent_run_id, calls, {d.id: d for d in settings.experiments})
 
 
 @task(name="show-experiments", retries=1, timeout_seconds=60, cache_policy=NO_CACHE)

@@ -4,8 +4,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt import optimizer
-from llmopt.optimizer import Window
+from llmopt import pipeline
+from llmopt.resources import open_resources
+from llmopt.domain import Window
 from llmopt.settings import Settings
 
 
@@ -13,6 +14,6 @@ from llmopt.settings import Settings
 def extract_window(settings: Settings, window: Window) -> pd.DataFrame:
     """Read the window's requests (window filter in the database), logging progress."""
     logger = get_run_logger()
-    frame = optimizer.extract(settings, window, progress=lambda n: logger.info("extracted %d rows", n))
+    frame = pipeline.extract(open_resources(settings), window, progress=lambda n: logger.info("extracted %d rows", n))
     logger.info("%s: %d rows", window.label, len(frame))
     return frame

@@ -3,12 +3,14 @@
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt import optimizer
-from llmopt.decisions import Change
+from llmopt import pipeline
+from llmopt.resources import open_resources
+from llmopt.domain import Change
 from llmopt.experiments.analysis import ExperimentCall
-from llmopt.fitting import FittedModels
-from llmopt.optimizer import PublishOutcome, Window
-from llmopt.routing import RoutingEvaluation
+from llmopt.fit import FittedModels
+from llmopt.domain import Window
+from llmopt.publish.publishing import PublishOutcome
+from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.settings import Settings
 
 
@@ -18,7 +20,7 @@ def publish_configs(settings: Settings, window: Window, evaluations: list[Routin
                     lineage_ids: dict[str, str | None], dry_run: bool = False,
                     calls: list[ExperimentCall] = ()) -> PublishOutcome:
     """Write `<service>/vNNNNNN.json`, then `latest.json`, for services with approved changes or new experiments."""
-    outcome = optimizer.publish_changes(settings, window, evaluations, changes, models, latest, lineage_ids,
+    outcome = pipeline.publish_changes(open_resources(settings), window, evaluations, changes, models, latest, lineage_ids,
                                         dry_run, list(calls))
     logger = get_run_logger()
     for p in outcome.published:

@@ -5,7 +5,7 @@ from typing import Literal
 from prefect.input import RunInput
 from pydantic import Field, create_model
 
-from llmopt.decisions import Change
+from llmopt.domain import Change
 
 
 def review_form(pending: list[Change]) -> type[RunInput]:

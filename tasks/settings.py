@@ -5,7 +5,7 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.optimizer import Window
+from llmopt.domain import Window
 from llmopt.settings import Settings
 
 

@@ -4,14 +4,16 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.contracts import ValidationOutcome
-from llmopt.fitting import FittedModels
-from llmopt.optimizer import PublishOutcome, Window
-from llmopt.report import markdown_table
-from llmopt.routing import RoutingEvaluation
-from llmopt.run_record import record_run, run_params, tracker_for
+from llmopt.validate.contract import ValidationOutcome
+from llmopt.fit import FittedModels
+from llmopt.domain import Window
+from llmopt.publish.publishing import PublishOutcome
+from llmopt.track.report import markdown_table
+from llmopt.evaluate.routing import RoutingEvaluation
+from llmopt.resources import open_resources
+from llmopt.track.run_record import record_run, run_params
 from llmopt.settings import Settings
-from llmopt.summary import format_summary
+from llmopt.track.summary import format_summary
 
 
 @task(name="start-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120, cache_policy=NO_CACHE)
@@ -20,7 +22,7 @@ def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_fl
     """Open the MLflow run of this flow run; returns its run id."""
     tags = {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.dry_run": str(dry_run).lower(),
             "llmopt.flow": flow_name}
-    return tracker_for(settings).start_run(f"{flow_name} {window.start:%Y-%m-%dT%H:%M}Z",
+    return open_resources(settings).tracker.start_run(f"{flow_name} {window.start:%Y-%m-%dT%H:%M}Z",
                                            run_params(settings, window, dry_run), tags)
 
 
@@ -29,14 +31,14 @@ def record_run_in_mlflow(settings: Settings, run_id: str, summary: dict, validat
                          models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                          budgets: list = ()) -> None:
     """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""
-    record_run(tracker_for(settings), run_id, summary, validation, models, evaluations, outcome, list(budgets))
+    record_run(open_resources(settings).tracker, run_id, summary, validation, models, evaluations, outcome, list(budgets))
 
 
 @task(name="finish-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)
 def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: dict | None = None,
                     error: str | None = None) -> None:
     """Close the MLflow run as FINISHED or FAILED (with the error as a tag)."""
-    tracker = tracker_for(settings)
+    tracker = open_resources(settings).tracker
     if summary is not None and summary.get("status") == "no traffic":
         tracker.set_tags(run_id, {"llmopt.status": "no traffic"})
     if error is not None:
@@ -60,7 +62,7 @@ def show_recommendations(summary: dict) -> None:
       cache_policy=NO_CACHE)
 def start_monitor_tracking(settings: Settings, prefect_flow_run_id: str | None) -> str:
     """Open the MLflow run of a post-change-monitor run."""
-    return tracker_for(settings).start_run("post-change-monitor", {"policy": settings.policy.model_dump(
+    return open_resources(settings).tracker.start_run("post-change-monitor", {"policy": settings.policy.model_dump(
         include={"monitor_hours", "quality_margin", "max_error_rate", "confidence"})},
         {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.flow": "post-change-monitor"})
 
@@ -69,7 +71,7 @@ def start_monitor_tracking(settings: Settings, prefect_flow_run_id: str | None) 
       cache_policy=NO_CACHE)
 def record_monitor_results(settings: Settings, run_id: str, results: list[dict]) -> None:
     """Counts per outcome as metrics and every result as JSON."""
-    tracker = tracker_for(settings)
+    tracker = open_resources(settings).tracker
     tracker.log_metrics(run_id, {f"decisions_{o}": sum(r["outcome"] == o for r in results)
                                  for o in ("rolled_back", "confirmed", "monitoring")})
     tracker.log_json(run_id, results, "monitor_results.json")

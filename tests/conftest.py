@@ -18,7 +18,7 @@ import yaml  # noqa: E402
 
 from llmopt.prices import PriceMap  # noqa: E402
 from llmopt.settings import BUNDLED_PRICES, Settings  # noqa: E402
-from llmopt.workload import generate_requests  # noqa: E402
+from llmopt.extract.synthetic import generate_requests  # noqa: E402
 from tests import services  # noqa: E402
 
 WINDOW_END = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
@@ -72,3 +72,14 @@ def s3_endpoint():
     url, stop = services.start_moto()
     yield url
     stop()
+
+
+SERVER_FIXTURES = {"postgres_url", "s3_endpoint", "prefect_harness"}
+
+
+def pytest_collection_modifyitems(items):
+    """`slow`: starts a server or runs a whole flow (tests/flows, tests/packaging, or a server fixture)."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if "flows" in parts or "packaging" in parts or SERVER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)

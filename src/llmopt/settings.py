@@ -5,6 +5,7 @@ Nested fields use `__` in environment variables, e.g. `LLMOPT_POLICY__APPROVAL=m
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,8 +15,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from llmopt.experiments.definitions import ExperimentDefinition
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_PRICES = Path(__file__).resolve().parent / "data" / "model_prices.json"
+# Package data, found the same way in a wheel and in a checkout (where validate/contracts links to data_contracts/).
+BUNDLED_PRICES = Path(str(files("llmopt.data").joinpath("model_prices.json")))
+BUNDLED_CONTRACTS = Path(str(files("llmopt.validate").joinpath("contracts")))
 DEFAULT_CONFIG_FILE = Path("llmopt.yaml")
 
 
@@ -92,12 +94,11 @@ class Settings(BaseSettings):
     mlflow_artifact_location: str | None = ".llmopt/mlartifacts"
     mlflow_experiment: str = "llmopt"
     prices_path: Path = BUNDLED_PRICES
-    contracts_dir: Path = REPO_ROOT / "data_contracts"
+    contracts_dir: Path = BUNDLED_CONTRACTS
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
     policy: Policy = Field(default_factory=Policy)
-    strategies: list[Literal["routing", "reliability", "max_tokens", "prompt_caching", "cascade"]] = Field(
-        default_factory=lambda: ["routing"])
+    strategies: list[str] = Field(default_factory=lambda: ["routing"])
     reserved_output_providers: list[str] = Field(default_factory=list)
     budget_history_days: int = Field(28, ge=2)
     exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
@@ -116,6 +117,18 @@ class Settings(BaseSettings):
         if len(set(ids)) != len(ids):
             raise ValueError(f"experiments: ids must be unique, got {ids}")
         return self
+
+    @field_validator("strategies")
+    @classmethod
+    def _registered_strategies(cls, value: list[str]) -> list[str]:
+        # names come from the strategy registry, so a new strategy module needs no edit here
+        from llmopt.evaluate.registry import optional_strategy_names
+
+        known = optional_strategy_names()
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown strategies {unknown}; known: {known}")
+        return list(dict.fromkeys(value))
 
     @field_validator("requests_table", "quarantine_table")
     @classmethod

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.hourly_optimization import hourly_optimization
-from llmopt.optimizer import request_log
-from llmopt.workload import generate_requests
+from llmopt.flows.hourly_optimization import hourly_optimization
+from llmopt.resources import open_resources
+from llmopt.extract.synthetic import generate_requests
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -18,7 +18,7 @@ def test_a_projected_budget_breach_is_flagged_with_its_forecast(write_settings, 
     # the week below spends ≈ $9/day on support: a $6 budget is breached, a $20 one is not
     path, settings = write_settings(policy={"services": {"support": {"budget_usd_per_day": 6.0},
                                                          "search": {"budget_usd_per_day": 20.0}}})
-    log = request_log(settings)
+    log = open_resources(settings).request_log
     frames = [generate_requests(400 if (WINDOW_END - timedelta(hours=h)).hour in range(8, 20) else 150, hours=1,
                                 seed=h, end=WINDOW_END - timedelta(hours=h), prices=prices) for h in range(7 * 24)]
     history = pd.concat(frames, ignore_index=True)

@@ -2,10 +2,11 @@
 
 import pytest
 
-from flows.hourly_optimization import hourly_optimization
-from llmopt.configs import check_config, latest_config, load_schema
+from llmopt.flows.hourly_optimization import hourly_optimization
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.publish.publishing import latest_config
 from llmopt.experiments.simulation import paired_requests
-from llmopt.optimizer import config_store, request_log
+from llmopt.resources import open_resources
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -16,7 +17,7 @@ CORRECT = {"gpt-4o": 0.86, "gpt-4o-mini": 0.79}
 @pytest.mark.parametrize("signal, cascades", [(3.0, True), (0.0, False)], ids=["informative", "uninformative"])
 def test_a_cascade_ships_only_with_an_informative_confidence_signal(write_settings, signal, cascades):
     path, settings = write_settings(strategies=["routing", "cascade"])
-    log = request_log(settings)
+    log = open_resources(settings).request_log
     log.append(paired_requests("support", "draft_reply", "gpt-4o", "gpt-4o-mini", 6000, CORRECT, signal,
                                WINDOW_START, 1, seed=4))
 
@@ -28,7 +29,7 @@ def test_a_cascade_ships_only_with_an_informative_confidence_signal(write_settin
     assert bool(changes) is cascades
     if not cascades:
         return
-    config = latest_config(config_store(settings), "support")
+    config = latest_config(open_resources(settings).config_store, "support")
     check_config(config, load_schema(settings.contracts_dir))
     route = config["routes"]["draft_reply"]
     assert route["model"] == "gpt-4o-mini" and route["cascade"]["escalate_to"]["model"] == "gpt-4o"

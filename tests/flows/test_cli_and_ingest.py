@@ -7,8 +7,9 @@ import pytest
 from prefect.logging import disable_run_logger
 
 from llmopt.cli import main
-from llmopt.optimizer import Window, request_log
-from tasks.extract import extract_window
+from llmopt.domain import Window
+from llmopt.resources import open_resources
+from llmopt.tasks.extract import extract_window
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -17,7 +18,7 @@ WINDOW = ["--start", WINDOW_START.isoformat(), "--end", WINDOW_END.isoformat()]
 
 def test_run_json_then_configs_list_show_diff(write_settings, traffic_hour, capsys):
     path, settings = write_settings()
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
 
     assert main(["--config", str(path), "run", *WINDOW, "--dry-run", "--json"]) == 0
     dry = json.loads(capsys.readouterr().out)
@@ -38,7 +39,7 @@ def test_run_json_then_configs_list_show_diff(write_settings, traffic_hour, caps
 
 def test_failure_exits_non_zero_with_one_line(write_settings, traffic_hour, capsys):
     path, settings = write_settings()
-    traffic_hour.head(2000).drop(columns=["status"]).to_sql(settings.requests_table, request_log(settings).engine,
+    traffic_hour.head(2000).drop(columns=["status"]).to_sql(settings.requests_table, open_resources(settings).request_log.engine,
                                                            index=False)
     assert main(["--config", str(path), "run", *WINDOW]) == 1
     # Prefect also logs the failed flow run (with its traceback); the CLI's reason is the last line.
@@ -52,11 +53,11 @@ def test_generate_then_ingest_csv_twice_is_harmless(write_settings, tmp_path, ca
     assert main(["--config", str(path), "generate", "--rows", "3000", "--hours", "2",
                  "--end", WINDOW_END.isoformat(), "--seed", "3"]) == 0
     assert "wrote 3,000 requests" in capsys.readouterr().out
-    frame = request_log(settings).extract_window(WINDOW_START, WINDOW_END, ["request_id"])
+    frame = open_resources(settings).request_log.extract_window(WINDOW_START, WINDOW_END, ["request_id"])
     assert 1200 < len(frame) < 1800                 # about half of two hours
 
     csv = tmp_path / "more.csv"
-    rows = pd.read_sql(f"select * from {settings.requests_table} limit 50", request_log(settings).engine)
+    rows = pd.read_sql(f"select * from {settings.requests_table} limit 50", open_resources(settings).request_log.engine)
     rows["request_id"] = "csv-" + rows["request_id"]
     rows.loc[0, "completion_tokens"] = -1
     rows.to_csv(csv, index=False)
@@ -70,7 +71,7 @@ def test_generate_then_ingest_csv_twice_is_harmless(write_settings, tmp_path, ca
 def test_extract_task_reads_only_the_window(write_settings, traffic_hour):
     _, settings = write_settings()
     spread = traffic_hour.iloc[::120]                 # 1,000 rows across the hour
-    request_log(settings).append(spread)
+    open_resources(settings).request_log.append(spread)
     half = WINDOW_START + (WINDOW_END - WINDOW_START) / 2
     with disable_run_logger():
         frame = extract_window.fn(settings, Window.resolve(WINDOW_START, half))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flows.hourly_optimization import hourly_optimization
+from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.benchmark.runner import run_benchmark
 from llmopt.settings import Settings
 

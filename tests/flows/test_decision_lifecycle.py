@@ -8,14 +8,15 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
-from flows.hourly_optimization import hourly_optimization
-from flows.post_change_monitor import post_change_monitor
+from llmopt.flows.hourly_optimization import hourly_optimization
+from llmopt.flows.post_change_monitor import post_change_monitor
 from llmopt.cli import main as cli
-from llmopt.configs import check_config, latest_config, load_schema, published_versions
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.publish.publishing import latest_config, published_versions
 from llmopt.experiments.simulation import ArmTruth, route_requests
-from llmopt.lifecycle import decision_store
-from llmopt.monitor import published_at
-from llmopt.optimizer import config_store, request_log
+from llmopt.resources import open_resources
+from llmopt.decide.monitor import published_at
+from llmopt.resources import open_resources
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -33,14 +34,14 @@ def paused_run_id(deadline: float) -> str:
 
 def test_the_flow_pauses_for_review_and_publishes_only_what_was_approved(write_settings, traffic_hour):
     path, settings = write_settings(policy={"approval": "manual", "approval_timeout_minutes": 5})
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
     result = {}
     runner = threading.Thread(target=lambda: result.update(
         summary=hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))))
     runner.start()
     run_id = paused_run_id(time.time() + 240)
 
-    store = decision_store(settings)
+    store = open_resources(settings).decision_store
     proposed = {(d.service, d.task_type): d.id for d in store.list(state="proposed")}
     assert set(proposed) == {("support", "classify_ticket"), ("search", "summarize"), ("search", "extract_entities")}
     verdicts = {f"decision_{i}": "approve" for i in proposed.values()}
@@ -50,7 +51,7 @@ def test_the_flow_pauses_for_review_and_publishes_only_what_was_approved(write_s
 
     summary = result["summary"]
     assert summary["status"] == "published"
-    search = latest_config(config_store(settings), "search")
+    search = latest_config(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["routes"]["summarize"]["model"] == "gpt-4o-mini"
     assert search["routes"]["extract_entities"]["model"] == "gpt-4o"          # rejected: unchanged
@@ -65,47 +66,47 @@ def test_the_flow_pauses_for_review_and_publishes_only_what_was_approved(write_s
 
 def test_an_unreviewed_decision_expires_and_nothing_is_published(write_settings, traffic_hour):
     path, settings = write_settings(policy={"approval": "manual", "approval_timeout_minutes": 0.05})
-    request_log(settings).append(traffic_hour.iloc[::2])
+    open_resources(settings).request_log.append(traffic_hour.iloc[::2])
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
     assert summary["published"] == [] and summary["changes"]
     assert {c["state"] for c in summary["changes"]} == {"expired"}
-    assert {d.state for d in decision_store(settings).list()} == {"expired"}
+    assert {d.state for d in open_resources(settings).decision_store.list()} == {"expired"}
 
 
 def publish_summarize_switch(write_settings, traffic_hour):
     path, settings = write_settings()
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
     hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
-    store = decision_store(settings)
+    store = open_resources(settings).decision_store
     decision = next(d for d in store.list(state="monitoring") if d.task_type == "summarize")
-    return path, settings, decision, published_at(settings, decision.id)
+    return path, settings, decision, published_at(open_resources(settings), decision.id)
 
 
 def test_the_monitor_rolls_back_a_change_that_hurt_quality(write_settings, traffic_hour):
     path, settings, decision, since = publish_summarize_switch(write_settings, traffic_hour)
-    log = request_log(settings)
+    log = open_resources(settings).request_log
     # baseline: gpt-4o at 0.88 the day before; after the switch gpt-4o-mini truly scores 0.80
     log.append(route_requests("search", "summarize", "gpt-4o", ArmTruth(0.88), since - timedelta(hours=24), 24, 4000, 1))
     log.append(route_requests("search", "summarize", "gpt-4o-mini", ArmTruth(0.80), since, 6, 1500, 2))
-    before = published_versions(config_store(settings), "search")
+    before = published_versions(open_resources(settings).config_store, "search")
 
     [result] = [r for r in post_change_monitor(now=since + timedelta(hours=6), config_file=str(path))
                 if r["decision_id"] == decision.id]
 
     assert result["outcome"] == "rolled_back"
     assert result["quality_change"]["effect"] == pytest.approx(-0.08, abs=0.01)
-    search = latest_config(config_store(settings), "search")
+    search = latest_config(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["version"] == max(before) + 1 == result["rollback_version"]     # a new version, nothing deleted
     assert search["routes"]["summarize"]["model"] == "gpt-4o"
     assert search["routes"]["extract_entities"]["model"] == "gpt-4o-mini"          # other changes stay
     assert search["changes"][0]["strategy"] == "rollback"
-    assert decision_store(settings).get(decision.id).state == "rolled_back"
+    assert open_resources(settings).decision_store.get(decision.id).state == "rolled_back"
 
 
 def test_the_monitor_confirms_a_change_that_held(write_settings, traffic_hour):
     path, settings, decision, since = publish_summarize_switch(write_settings, traffic_hour)
-    log = request_log(settings)
+    log = open_resources(settings).request_log
     log.append(route_requests("search", "summarize", "gpt-4o", ArmTruth(0.88), since - timedelta(hours=24), 24, 4000, 1))
     log.append(route_requests("search", "summarize", "gpt-4o-mini", ArmTruth(0.878), since, 24, 4000, 3))
 
@@ -113,14 +114,14 @@ def test_the_monitor_confirms_a_change_that_held(write_settings, traffic_hour):
     assert {r["decision_id"]: r["outcome"] for r in halfway}[decision.id] == "monitoring"
     done = post_change_monitor(now=since + timedelta(hours=25), config_file=str(path))
     assert {r["decision_id"]: r["outcome"] for r in done}[decision.id] == "confirmed"
-    assert decision_store(settings).get(decision.id).state == "confirmed"
+    assert open_resources(settings).decision_store.get(decision.id).state == "confirmed"
 
 
 def test_decisions_and_rollback_from_the_command_line(write_settings, traffic_hour, capsys):
     path, settings = write_settings(policy={"approval": "manual"})
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
     hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
-    store = decision_store(settings)
+    store = open_resources(settings).decision_store
     proposed = {d.task_type: d.id for d in store.list(state="proposed")}
     assert cli(["--config", str(path), "decisions", "list", "--state", "proposed"]) == 0
     listed = capsys.readouterr().out
@@ -136,7 +137,7 @@ def test_decisions_and_rollback_from_the_command_line(write_settings, traffic_ho
     assert run("decisions", "approve", str(proposed["classify_ticket"]), "--by", "dave") == 1   # rejected is final
     assert "is rejected; it cannot become approved" in capsys.readouterr().err
 
-    store_ = config_store(settings)
+    store_ = open_resources(settings).config_store
     search = latest_config(store_, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["version"] == 2 and search["routes"] == {
@@ -157,14 +158,14 @@ def test_decisions_and_rollback_from_the_command_line(write_settings, traffic_ho
 
 def test_a_settings_decision_approved_by_hand_lands_in_model_settings(write_settings, traffic_hour):
     path, settings = write_settings(strategies=["reliability"], policy={"approval": "manual"})
-    request_log(settings).append(traffic_hour.iloc[::4])
+    open_resources(settings).request_log.append(traffic_hour.iloc[::4])
     hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
-    store = decision_store(settings)
+    store = open_resources(settings).decision_store
     proposed = [d for d in store.list(state="proposed") if d.strategy == "reliability" and d.service == "search"]
     assert proposed and all(d.to_route["timeout_s"] for d in proposed)
     decision = proposed[0]
     assert cli(["--config", str(path), "decisions", "approve", str(decision.id), "--by", "frank"]) == 0
-    search = latest_config(config_store(settings), "search")
+    search = latest_config(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["model_settings"][decision.to_route["model"]]["timeout_s"] == decision.to_route["timeout_s"]
     assert search["routes"] == {}          # the first config of the service carries only the approved settings

@@ -5,12 +5,13 @@ from datetime import timedelta
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.experiment_analysis import experiment_analysis
-from flows.hourly_optimization import hourly_optimization
+from llmopt.flows.experiment_analysis import experiment_analysis
+from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.client import assign
-from llmopt.configs import check_config, latest_config, load_schema, published_versions
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.publish.publishing import latest_config, published_versions
 from llmopt.experiments.simulation import ArmTruth, experiment_requests
-from llmopt.optimizer import config_store, request_log
+from llmopt.resources import open_resources
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -27,7 +28,7 @@ EXPERIMENT = {"id": "summarize-mini", "service": "search", "task_type": "summari
 def test_a_winning_experiment_ships_through_decide_and_publish(write_settings, traffic_hour):
     path, settings = write_settings(experiments=[EXPERIMENT])
     definition = settings.experiments[0]
-    log = request_log(settings)
+    log = open_resources(settings).request_log
     log.append(traffic_hour.iloc[::10])
     log.append(experiment_requests(definition, {"current": ArmTruth(0.88), "mini": ArmTruth(0.878)},
                                    definition.start, 24, 400, seed=5))
@@ -42,7 +43,7 @@ def test_a_winning_experiment_ships_through_decide_and_publish(write_settings, t
     assert (shipped["from"], shipped["to"], shipped["state"]) == ("gpt-4o", "gpt-4o-mini", "approved")
     assert shipped["expected_savings_usd_per_day"] > 0
 
-    store = config_store(settings)
+    store = open_resources(settings).config_store
     search = latest_config(store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["routes"]["summarize"] == {"model": "gpt-4o-mini", "provider": "openai"}
@@ -68,14 +69,14 @@ def test_a_new_experiment_is_published_for_gateways_and_keeps_running(write_sett
     young = {**EXPERIMENT, "start": (WINDOW_END - timedelta(hours=3)).isoformat()}
     path, settings = write_settings(experiments=[young])
     definition = settings.experiments[0]
-    request_log(settings).append(experiment_requests(definition, {"current": ArmTruth(0.88), "mini": ArmTruth(0.878)},
+    open_resources(settings).request_log.append(experiment_requests(definition, {"current": ArmTruth(0.88), "mini": ArmTruth(0.878)},
                                                      definition.start, 3, 200, seed=9))
 
     summary = experiment_analysis(end=WINDOW_END, config_file=str(path))
 
     [call] = summary["experiments"]
     assert call["call"] == "keep running" and call["hours_still_needed"] == pytest.approx(9, abs=0.01)
-    search = latest_config(config_store(settings), "search")
+    search = latest_config(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     [entry] = search["experiments"]
     assert entry["status"] == "running" and search["changes"] == []

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from flows.hourly_optimization import hourly_optimization
-from llmopt.configs import check_config, load_schema
-from llmopt.optimizer import request_log
-from llmopt.stores.experiment_stats_sql import read_hourly_spend
+from llmopt.flows.hourly_optimization import hourly_optimization
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.resources import open_resources
+from llmopt.extract.sql_statistics import read_hourly_spend
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -24,7 +24,7 @@ def test_flow_on_postgres_publishes_to_s3(write_settings, traffic_hour, postgres
     path, settings = write_settings(database_url=postgres_url, requests_table=table,
                                     quarantine_table=f"{table}_quarantine",
                                     config_store_uri=f"s3://{bucket}/gateway/configs", s3_endpoint_url=s3_endpoint)
-    log = request_log(settings)
+    log = open_resources(settings).request_log
     # Rows outside the window must stay in the database: the window filter runs in SQL.
     outside = traffic_hour.head(500).assign(ts=traffic_hour["ts"].head(500) - (WINDOW_END - WINDOW_START),
                                             request_id=lambda f: "old-" + f["request_id"])

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flows.hourly_optimization import hourly_optimization
-from llmopt.configs import check_config, latest_config, load_schema, published_versions
-from llmopt.contracts import ContractBreach
-from llmopt.optimizer import config_store, request_log
+from llmopt.flows.hourly_optimization import hourly_optimization
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.publish.publishing import latest_config, published_versions
+from llmopt.validate.contract import ContractBreach
+from llmopt.resources import open_resources
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -27,7 +28,7 @@ def run_flow(config_path, **kwargs) -> dict:
 
 def test_switches_where_a_cheaper_model_is_good_enough_and_keeps_elsewhere(write_settings, traffic_hour):
     path, settings = write_settings()
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
 
     summary = run_flow(path)
 
@@ -39,7 +40,7 @@ def test_switches_where_a_cheaper_model_is_good_enough_and_keeps_elsewhere(write
     kept = {(r["service"], r["task_type"]) for r in summary["recommendations"] if not r["recommended_model"]}
     assert kept == {("support", "draft_reply"), ("coding", "code_review"), ("coding", "generate_code")}
 
-    store, schema = config_store(settings), load_schema(settings.contracts_dir)
+    store, schema = open_resources(settings).config_store, load_schema(settings.contracts_dir)
     support, search = latest_config(store, "support"), latest_config(store, "search")
     for config in (support, search):
         check_config(config, schema)
@@ -77,9 +78,9 @@ def test_switches_where_a_cheaper_model_is_good_enough_and_keeps_elsewhere(write
 
 def test_rerun_of_the_same_window_publishes_nothing_new(write_settings, traffic_hour):
     path, settings = write_settings()
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
     first = run_flow(path)
-    store = config_store(settings)
+    store = open_resources(settings).config_store
     before = {svc: store.read(f"{svc}/latest.json") for svc in ("support", "search")}
 
     second = run_flow(path)
@@ -95,13 +96,13 @@ def test_rerun_of_the_same_window_publishes_nothing_new(write_settings, traffic_
 
 def test_manual_approval_records_pending_changes_and_publishes_nothing(write_settings, traffic_hour):
     path, settings = write_settings(policy={"approval": "manual"})
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
 
     summary = run_flow(path)
 
     assert summary["status"] == "pending approval"
     assert len(summary["changes"]) == 3 and {c["state"] for c in summary["changes"]} == {"pending"}
-    assert summary["published"] == [] and config_store(settings).list("") == []
+    assert summary["published"] == [] and open_resources(settings).config_store.list("") == []
 
 
 def test_bad_rows_are_quarantined_with_reasons(write_settings, traffic_hour):
@@ -113,7 +114,7 @@ def test_bad_rows_are_quarantined_with_reasons(write_settings, traffic_hour):
     frame.loc[3, "quality_score"] = 1.5
     frame.loc[4, ["model", "cost_usd"]] = ["mystery-model", np.nan]
     frame.loc[5, "request_id"] = frame.loc[6, "request_id"]
-    request_log(settings).append(frame)
+    open_resources(settings).request_log.append(frame)
 
     summary = run_flow(path)
 
@@ -122,7 +123,7 @@ def test_bad_rows_are_quarantined_with_reasons(write_settings, traffic_hour):
         "latency_ms <= 0": 1, "status not in {ok, error, timeout}": 1, "cached_tokens > prompt_tokens": 1,
         "quality_score outside [0, 1]": 1, "request_id is duplicated": 2,
         "no price for model mystery-model and cost_usd is null": 1}
-    stored = request_log(settings).read_quarantine(f"window {WINDOW_START.isoformat()}/{WINDOW_END.isoformat()}")
+    stored = open_resources(settings).request_log.read_quarantine(f"window {WINDOW_START.isoformat()}/{WINDOW_END.isoformat()}")
     assert len(stored) == 7 and set(stored["request_id"]) >= {frame.loc[0, "request_id"], frame.loc[6, "request_id"]}
     assert json.loads(stored.loc[stored["reason"] == "latency_ms <= 0", "row_json"].iloc[0])["latency_ms"] == -3.0
     assert summary["status"] == "published"    # 7 bad rows of 120,000 stay under max_bad_row_share
@@ -131,12 +132,12 @@ def test_bad_rows_are_quarantined_with_reasons(write_settings, traffic_hour):
 def test_renamed_column_stops_the_run_and_publishes_nothing(write_settings, traffic_hour):
     path, settings = write_settings()
     frame = traffic_hour.head(5_000).rename(columns={"quality_score": "quality"})
-    frame.to_sql(settings.requests_table, request_log(settings).engine, index=False)
+    frame.to_sql(settings.requests_table, open_resources(settings).request_log.engine, index=False)
 
     with pytest.raises(ContractBreach, match=r"quality_score: expect_column_to_exist failed"):
         run_flow(path)
 
-    assert config_store(settings).list("") == []
+    assert open_resources(settings).config_store.list("") == []
     runs = MlflowClient(settings.mlflow_tracking_uri).search_runs(
         [MlflowClient(settings.mlflow_tracking_uri).get_experiment_by_name("llmopt-tests").experiment_id])
     assert runs[0].info.status == "FAILED" and "quality_score" in runs[0].data.tags["llmopt.error"]
@@ -146,18 +147,18 @@ def test_too_many_bad_rows_stop_the_run_and_keep_the_reasons(write_settings, tra
     path, settings = write_settings(policy={"max_bad_row_share": 0.01})
     frame = traffic_hour.head(10_000).copy()
     frame.loc[:199, "latency_ms"] = 0.0          # 2% of rows
-    request_log(settings).append(frame)
+    open_resources(settings).request_log.append(frame)
 
     with pytest.raises(ContractBreach, match=r"max_bad_row_share .*2\.0% of rows.*latency_ms <= 0"):
         run_flow(path)
 
-    assert config_store(settings).list("") == []
-    assert len(request_log(settings).read_quarantine()) == 200
+    assert open_resources(settings).config_store.list("") == []
+    assert len(open_resources(settings).request_log.read_quarantine()) == 200
 
 
 def test_empty_window_completes_with_nothing_to_do(write_settings, traffic_hour):
     path, settings = write_settings()
-    request_log(settings).append(traffic_hour.head(100))
+    open_resources(settings).request_log.append(traffic_hour.head(100))
 
     summary = hourly_optimization(start=WINDOW_END, config_file=str(path))
 

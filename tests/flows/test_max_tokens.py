@@ -2,9 +2,10 @@
 
 import pytest
 
-from flows.hourly_optimization import hourly_optimization
-from llmopt.configs import check_config, latest_config, load_schema
-from llmopt.optimizer import config_store, request_log
+from llmopt.flows.hourly_optimization import hourly_optimization
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.publish.publishing import latest_config
+from llmopt.resources import open_resources
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 def test_max_tokens_limits_are_published_with_their_expected_truncation(write_settings, traffic_hour):
     path, settings = write_settings(strategies=["routing", "max_tokens"], reserved_output_providers=["openai"])
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
     frame = traffic_hour[traffic_hour["status"] == "ok"]
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
@@ -20,7 +21,7 @@ def test_max_tokens_limits_are_published_with_their_expected_truncation(write_se
     limits = [c for c in summary["changes"] if c["strategy"] == "max_tokens"]
     routed = {(c["service"], c["task_type"]) for c in summary["changes"] if c["strategy"] == "routing"}
     assert limits and not routed & {(c["service"], c["task_type"]) for c in limits}
-    store = config_store(settings)
+    store = open_resources(settings).config_store
     for change in limits:
         config = latest_config(store, change["service"])
         check_config(config, load_schema(settings.contracts_dir))

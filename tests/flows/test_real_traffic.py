@@ -9,11 +9,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from flows.hourly_optimization import hourly_optimization
+from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.cli import main as cli
-from llmopt.configs import check_config, latest_config, load_schema
-from llmopt.ingest import ingest_file
-from llmopt.optimizer import config_store
+from llmopt.publish.service_config import check_config, load_schema
+from llmopt.publish.publishing import latest_config
+from llmopt.extract.ingest import ingest_file
+from llmopt.resources import open_resources
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -22,11 +23,11 @@ REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings):
     path, settings = write_settings(strategies=["routing", "reliability"], exports=["litellm", "portkey"])
-    assert ingest_file(settings, REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
+    assert ingest_file(open_resources(settings), REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
 
-    config = latest_config(config_store(settings), "llmperf")
+    config = latest_config(open_resources(settings).config_store, "llmperf")
     check_config(config, load_schema(settings.contracts_dir))
     with_fallbacks = {(s["provider"], m) for m, s in config["model_settings"].items() if s["fallbacks"]}
     # by hand: Lepton answered 390 of 450 requests with HTTP 429, Bedrock failed 146 of 300
@@ -40,7 +41,7 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
     assert groq_p99 < config["model_settings"]["llama2-70b-4096"]["timeout_s"] <= groq_p99 * 1.2 + 0.5
 
     # the gateway exports were published beside the native config, for the same version
-    store = config_store(settings)
+    store = open_resources(settings).config_store
     litellm = yaml.safe_load(store.read("llmperf/latest.litellm.yaml"))
     assert store.read("llmperf/v000001.litellm.yaml") == store.read("llmperf/latest.litellm.yaml")
     assert {"lepton/llama2-70b": ["groq/llama2-70b-4096", "together/together_ai/togethercomputer/llama-2-70b-chat"]} \
@@ -57,13 +58,13 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
 ])
 def test_routellm_switch_to_mixtral_is_rejected_at_a_two_point_margin(write_settings, trace, fmt, task, by_hand):
     path, settings = write_settings(policy={"quality_margin": 0.02})
-    ingest_file(settings, REAL / trace, fmt, WINDOW_END)
+    ingest_file(open_resources(settings), REAL / trace, fmt, WINDOW_END)
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
 
     [row] = [r for r in summary["recommendations"] if r["task_type"] == task]
     assert row["current_model"] == "gpt-4-1106-preview" and row["recommended_model"] == ""
-    assert summary["changes"] == [] and latest_config(config_store(settings), "routellm") is None
+    assert summary["changes"] == [] and latest_config(open_resources(settings).config_store, "routellm") is None
     client = MlflowClient(settings.mlflow_tracking_uri)
     recs = json.loads(Path(client.download_artifacts(summary["mlflow_run_id"], "recommendations.json")).read_text())
     mixtral = next(c for r in recs if r["task_type"] == task for c in r["candidates"])
@@ -73,7 +74,7 @@ def test_routellm_switch_to_mixtral_is_rejected_at_a_two_point_margin(write_sett
 
 def test_an_azure_trace_hour_runs_through_the_contract_and_flow(write_settings):
     path, settings = write_settings()
-    result = ingest_file(settings, REAL / "azure_llm_2023_code.csv", "azure")
+    result = ingest_file(open_resources(settings), REAL / "azure_llm_2023_code.csv", "azure")
     assert (result["rows_written"], result["rows_quarantined"]) == (8819, 0)
     summary = hourly_optimization(start=datetime(2023, 11, 16, 18, tzinfo=timezone.utc),
                                   end=datetime(2023, 11, 16, 19, 15, tzinfo=timezone.utc), config_file=str(path))
@@ -82,12 +83,12 @@ def test_an_azure_trace_hour_runs_through_the_contract_and_flow(write_settings):
 
 def test_mooncake_prefix_reuse_makes_prompt_caching_pay(write_settings):
     path, settings = write_settings(strategies=["routing", "prompt_caching"])
-    ingest_file(settings, REAL / "mooncake_conversation_trace.jsonl", "mooncake", WINDOW_END)
+    ingest_file(open_resources(settings), REAL / "mooncake_conversation_trace.jsonl", "mooncake", WINDOW_END)
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
 
     [change] = [c for c in summary["changes"] if c["strategy"] == "prompt_caching"]
-    config = latest_config(config_store(settings), "mooncake")
+    config = latest_config(open_resources(settings).config_store, "mooncake")
     check_config(config, load_schema(settings.contracts_dir))
     assert config["routes"]["conversation"]["prompt_caching"] == {"enabled": True, "ttl_s": 300.0}
     # by hand: replay the trace's block hashes with a 5-minute prefix cache

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from llmopt.optimizer import request_log
+from llmopt.resources import open_resources
 from tests import services
 from tests.conftest import WINDOW_END, WINDOW_START
 
@@ -46,7 +46,7 @@ def flow_runs(prefect_url: str) -> list[dict]:
 def test_cli_run_is_recorded_on_prefect_and_mlflow_servers(servers, write_settings, traffic_hour, tmp_path):
     prefect_url, mlflow_url = servers
     path, settings = write_settings(mlflow_tracking_uri=mlflow_url, mlflow_experiment="llmopt-integration")
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
 
     done = subprocess.run([str(BIN / "llmopt"), "--config", str(path), "run", "--start", WINDOW_START.isoformat(),
                            "--end", WINDOW_END.isoformat(), "--json"], capture_output=True, text=True,
@@ -71,7 +71,7 @@ def test_cli_run_is_recorded_on_prefect_and_mlflow_servers(servers, write_settin
 def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, traffic_hour, tmp_path):
     prefect_url, _ = servers
     path, settings = write_settings(policy={"approval": "manual"})
-    request_log(settings).append(traffic_hour)
+    open_resources(settings).request_log.append(traffic_hour)
     env = cli_env(prefect_url, tmp_path / "ph")
 
     def prefect(*args: str, timeout: int = 300) -> str:
@@ -104,7 +104,7 @@ def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, tr
 def test_serve_registers_the_hourly_schedule_and_runs_triggered_flows(servers, write_settings, traffic_hour, tmp_path):
     prefect_url, _ = servers
     path, settings = write_settings(policy={"approval": "manual"})
-    request_log(settings).append(traffic_hour.iloc[::10])
+    open_resources(settings).request_log.append(traffic_hour.iloc[::10])
     env = cli_env(prefect_url, tmp_path / "ph")
     serve = subprocess.Popen([str(BIN / "llmopt"), "--config", str(path), "serve"], env=env, cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmopt.strategies.budget import forecast_budgets
+from llmopt.evaluate.budget import forecast_budgets
 
 
 def hourly(days: int, daily_usd: float, trend_per_day: float = 0.0, seed: int = 3) -> pd.DataFrame:
@@ -42,7 +42,7 @@ def test_the_spend_forecast_plot_renders():
 
     from matplotlib import image
 
-    from llmopt.report import plot_spend_forecast
+    from llmopt.track.report import plot_spend_forecast
 
     forecasts = forecast_budgets(hourly(14, 2400.0), {"support": 1900.0}, 0.95, [])
     pixels = image.imread(io.BytesIO(plot_spend_forecast(forecasts)))

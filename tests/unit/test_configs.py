@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 
-from llmopt.configs import ConfigSchemaError, check_config, content_sha256, load_schema, publish, \
-    published_versions
+from llmopt.publish.publishing import publish, published_versions
+from llmopt.publish.service_config import ConfigSchemaError, check_config, content_sha256, load_schema
 from llmopt.settings import Settings
-from llmopt.stores.config_store import LocalConfigStore, S3ConfigStore, VersionExists, open_config_store
+from llmopt.publish.store import LocalConfigStore, S3ConfigStore, VersionExists, open_config_store
 
 NOW = datetime(2026, 11, 20, 11, 5, tzinfo=timezone.utc)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmopt.contracts import ContractBreach, RequestContract
-from llmopt.request_log import REQUEST_COLUMNS, ROUTING_COLUMNS
+from llmopt.validate.contract import ContractBreach, RequestContract
+from llmopt.extract.schema import REQUEST_COLUMNS, ROUTING_COLUMNS
 from llmopt.settings import Settings
 
 

@@ -14,8 +14,8 @@ from llmopt.experiments.definitions import ExperimentDefinition
 from llmopt.experiments.simulation import ArmTruth, experiment_requests
 from llmopt.prices import PriceMap
 from llmopt.settings import BUNDLED_PRICES
-from llmopt.stores.experiment_stats_sql import read_variant_statistics
-from llmopt.stores.request_log_sql import SqlRequestLog
+from llmopt.extract.sql_statistics import read_variant_statistics
+from llmopt.extract.sql_source import SqlRequestLog
 
 START = datetime(2026, 11, 19, tzinfo=timezone.utc)
 PRICES = PriceMap.from_file(BUNDLED_PRICES)
@@ -120,8 +120,8 @@ def test_definitions_reject_a_control_that_is_not_a_variant():
 
 
 def test_the_decision_lifecycle_allows_only_its_transitions(tmp_path):
-    from llmopt.decisions import Change
-    from llmopt.stores.decision_store import DecisionStateError, DecisionStore
+    from llmopt.domain import Change
+    from llmopt.decide.decision_store import DecisionStateError, DecisionStore
 
     store = DecisionStore(f"sqlite:///{tmp_path}/decisions.db")
     change = Change("search", "summarize", "routing", "gpt-4o", "openai", "gpt-4o-mini", "openai", 12.5,
@@ -140,11 +140,12 @@ def test_the_decision_lifecycle_allows_only_its_transitions(tmp_path):
 
 
 def test_a_repeated_pending_change_reuses_its_open_decision(tmp_path):
-    from llmopt.decisions import Change
-    from llmopt.lifecycle import record_decisions
+    from llmopt.domain import Change
+    from llmopt.decide.lifecycle import record_decisions
+    from llmopt.resources import open_resources
     from llmopt.settings import Settings
 
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/decisions.db")
+    settings = open_resources(Settings(database_url=f"sqlite:///{tmp_path}/decisions.db"))
     change = Change("search", "summarize", "routing", "gpt-4o", "openai", "gpt-4o-mini", "openai", 12.5, {},
                     "pending", "awaiting manual approval", START.isoformat())
     first = record_decisions(settings, [change], "run 1")[0].decision_id

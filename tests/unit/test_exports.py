@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from llmopt.exports import litellm_router, portkey_configs, render
+from llmopt.publish.exports import litellm_router, portkey_configs, render
 from llmopt.settings import Settings
 
 CONTRACTS = Settings().contracts_dir
@@ -51,7 +51,7 @@ def test_portkey_configs_per_task():
 
 
 def test_a_malformed_export_is_refused_naming_the_field():
-    from llmopt.exports import check_export
+    from llmopt.publish.exports import check_export
 
     with pytest.raises(ValueError, match="model_list/0/litellm_params/model"):
         check_export("litellm", {"model_list": [{"model_name": "x", "litellm_params": {"model": "gpt-4o"}}],

@@ -5,7 +5,7 @@ import io
 import pandas as pd
 from matplotlib import image
 
-from llmopt.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model
+from llmopt.track.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model
 from tests.unit.test_routing import evaluate, window  # noqa: F401 - fixture reuse
 
 
@@ -31,7 +31,7 @@ def test_html_report_embeds_readable_plots_and_marks_the_pareto_frontier(window,
     import base64
     import re
 
-    from llmopt.report_html import html_report, pareto_models
+    from llmopt.track.report_html import html_report, pareto_models
 
     result, _ = evaluate(window, prices)
     frontier = pareto_models(result)

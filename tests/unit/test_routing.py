@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from llmopt.fitting import fit_models
-from llmopt.routing import evaluate_routing, mixture_quantile
+from llmopt.fit import fit_models
+from llmopt.evaluate.routing import evaluate_routing, mixture_quantile
 from llmopt.settings import Policy
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from llmopt.benchmark.worlds import World
 from llmopt.prices import PriceMap
 from llmopt.settings import Guardrails
-from llmopt.workload import generate_requests
+from llmopt.extract.synthetic import generate_requests
 
 TRUTH_ROWS = 120_000
 

@@ -14,10 +14,10 @@ import yaml
 from llmopt.benchmark.oracle import TaskTruth, task_truths
 from llmopt.benchmark.scoring import DecisionScore, score_run, summary_table
 from llmopt.benchmark.worlds import World, worlds
-from llmopt.configs import latest_config
-from llmopt.optimizer import config_store, prices, request_log
+from llmopt.publish.publishing import latest_config
+from llmopt.resources import open_resources
 from llmopt.settings import Settings
-from llmopt.workload import generate_requests
+from llmopt.extract.synthetic import generate_requests
 
 END = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
 
@@ -38,17 +38,17 @@ def run_world(world: World, seed: int, base: Settings, run_flow: Callable[..., d
     """Generate the world's window, run the flow on it, and score what it published against `truths`."""
     with tempfile.TemporaryDirectory(prefix=f"llmopt-bench-{world.name}-") as tmp:
         path, settings = world_settings(world, Path(tmp), base)
-        log = request_log(settings)
+        log = open_resources(settings).request_log
         log.ensure_tables()
         hours = [(world.tasks, END - timedelta(hours=world.hours - 1))]
         if world.drift_tasks:
             hours = [(world.tasks, END - timedelta(hours=1)), (world.drift_tasks, END)]
         for i, (tasks, end) in enumerate(hours):
             log.append(generate_requests(world.rows_per_hour, hours=1, seed=seed * 10 + i, end=end,
-                                         exploration_share=world.exploration_share, prices=prices(settings),
+                                         exploration_share=world.exploration_share, prices=open_resources(settings).prices,
                                          tasks=tasks, models=world.models))
         run_flow(start=END - timedelta(hours=world.hours), end=END, config_file=str(path))
-        store = config_store(settings)
+        store = open_resources(settings).config_store
         routes = {}
         for service in {t.service for t in world.tasks}:
             config = latest_config(store, service)
@@ -62,7 +62,7 @@ def run_benchmark(base: Settings, run_flow: Callable[..., dict], seeds: int = 5,
     chosen = [w for w in worlds() if not only or w.name in only]
     scores: list[DecisionScore] = []
     for w in chosen:
-        truths = task_truths(w, prices(base))       # the truth does not depend on the seed
+        truths = task_truths(w, open_resources(base).prices)       # the truth does not depend on the seed
         for seed in range(1, seeds + 1):
             progress(f"world {w.name}, seed {seed} ({len(scores)} decisions so far) …")
             scores += run_world(w, seed, base, run_flow, truths)
@@ -72,11 +72,10 @@ def run_benchmark(base: Settings, run_flow: Callable[..., dict], seeds: int = 5,
 
 def record_benchmark(base: Settings, table: pd.DataFrame, totals: dict, scores: list[DecisionScore]) -> str:
     """Log the table, the totals and every decision to MLflow (experiment `<mlflow_experiment>-bench`)."""
-    from llmopt.report import markdown_table
-    from llmopt.run_record import tracker_for
+    from llmopt.track.report import markdown_table
 
     settings = base.model_copy(update={"mlflow_experiment": f"{base.mlflow_experiment}-bench"})
-    tracker = tracker_for(settings)
+    tracker = open_resources(settings).tracker
     run_id = tracker.start_run("bench decisions", {"worlds": sorted(set(table["world"]))},
                                {"llmopt.benchmark": "decisions"})
     tracker.log_metrics(run_id, {k: v for k, v in totals.items() if isinstance(v, (int, float))})

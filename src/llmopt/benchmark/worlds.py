@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from llmopt.workload import MODELS, TASKS, ModelProfile, TaskProfile
+from llmopt.extract.synthetic import MODELS, TASKS, ModelProfile, TaskProfile
 
 CHEAP = "gpt-4o-mini"
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from llmopt.decisions import Change, policy_decision
+from llmopt.decide.policy import policy_decision
+from llmopt.domain import Change, Strategy
+from llmopt.evaluate.registry import Scope, StrategySpec, register
 from llmopt.experiments.analysis import NO_DIFFERENCE, SHIP, GUARDRAIL_BREACHED, ExperimentCall, analyze_experiment
 from llmopt.experiments.definitions import ExperimentDefinition
 from llmopt.experiments.simulation import hours_between
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
-from llmopt.stores.experiment_stats_sql import read_variant_statistics
-from llmopt.stores.request_log_sql import SqlRequestLog
+from llmopt.extract.sql_statistics import read_variant_statistics
+from llmopt.extract.sql_source import SqlRequestLog
 
 CONCLUDING_CALLS = (SHIP, NO_DIFFERENCE, GUARDRAIL_BREACHED)
 
@@ -60,7 +62,7 @@ def experiment_changes(calls: list[ExperimentCall], definitions: list[Experiment
         cost = {name: call.means.get(name, {}).get("cost_per_request", 0.0) for name in (d.control, to.name)}
         savings = (cost[d.control] - cost[to.name]) * per_day
         changes.append(Change(
-            service=d.service, task_type=d.task_type, strategy="experiment",
+            service=d.service, task_type=d.task_type, strategy=Strategy.EXPERIMENT,
             from_model=route["model"], from_provider=route["provider"], to_model=to.model, to_provider=to.provider,
             expected_savings_usd_per_day=savings, evidence={"experiment_id": d.id, **call.to_dict()},
             **policy_decision(policy, d.service, now)))
@@ -87,3 +89,9 @@ def experiments_block(definitions: list[ExperimentDefinition], latest: dict[str,
                      "call": call.label if ends else None}
         block.setdefault(d.service, []).append(entry)
     return {svc: sorted(entries, key=lambda e: e["id"]) for svc, entries in block.items()}
+
+
+# experiments are always on when defined; their calls come from their own analysis step
+STRATEGY = register(StrategySpec(
+    Strategy.EXPERIMENT, Scope.ROUTE, precedence=0, monitored=True, optional=False,
+    decide=lambda calls, d: experiment_changes(calls, d.settings.experiments, d.latest, d.settings.policy, d.now)))

@@ -10,7 +10,7 @@ import pandas as pd
 
 from llmopt.client import assign
 from llmopt.experiments.definitions import ExperimentDefinition
-from llmopt.workload import MODELS, QUALITY_CONCENTRATION, TASKS
+from llmopt.extract.synthetic import MODELS, QUALITY_CONCENTRATION, TASKS
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,169 @@
+"""The strategy registry: each strategy is one module that declares itself here with `register(...)`.
+
+A strategy says its name, the guardrails it reads, the optional request-log columns it needs, how it
+evaluates a window, how its evaluations become changes, what its approved change edits in a config
+(`scope`), its precedence against the others and whether the post-change monitor watches it.
+Adding a strategy is adding a module to `llmopt.evaluate` (or `llmopt.experiments`): it is found there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from itertools import groupby
+from typing import Any
+
+import pandas as pd
+
+from llmopt.domain import Change, Strategy, Window
+from llmopt.prices import PriceMap
+from llmopt.settings import Settings
+
+
+class Scope(StrEnum):
+    """What an approved change of a strategy edits in a service config."""
+
+    ROUTE = "route"                    # the task's route moves to another model (with the change's settings)
+    ROUTE_SETTINGS = "route_settings"  # settings on the task's route (max_tokens, prompt_caching)
+    MODEL_SETTINGS = "model_settings"  # how a deployment is called (timeout, retries, fallbacks)
+
+
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """What every strategy's `evaluate` sees: the window's valid rows and the routing calls on them."""
+
+    settings: Settings
+    prices: PriceMap
+    window: Window
+    valid: pd.DataFrame
+    routing: Sequence[Any] = ()               # RoutingEvaluation per task: current model and provider
+    latest: dict[str, dict | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What every strategy's `decide` sees besides its own evaluations."""
+
+    settings: Settings
+    latest: dict[str, dict | None]
+    serving: dict[tuple[str, str], str]       # (service, task_type) → the model serving it now
+    now: datetime
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy's declaration.
+
+    Attributes:
+        precedence: lower decides first; a route that moves in a lower precedence blocks every later
+            route or route-settings change of that task in the same run (equal precedences do not block).
+        guardrails: the policy fields it reads (recorded with the run).
+        columns: optional request-log columns it needs, read with the window when it is on.
+        evaluate: the window → its evaluations (None: evaluated elsewhere, e.g. experiments).
+        decide: its evaluations → changes, approved or pending as the policy says.
+        monitored: the post-change monitor compares the task's quality before and after the change.
+    """
+
+    name: str
+    scope: Scope
+    precedence: int
+    guardrails: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    evaluate: Callable[[EvaluationInputs], list] | None = None
+    decide: Callable[[list, DecisionInputs], list[Change]] | None = None
+    monitored: bool = False
+    optional: bool = True                     # chosen in `strategies:`; False: always on when it has input
+
+
+_REGISTRY: dict[str, StrategySpec] = {}
+_LOADED = False
+STRATEGY_PACKAGES = ("llmopt.evaluate", "llmopt.experiments")
+
+
+def register(spec: StrategySpec) -> StrategySpec:
+    """Declare a strategy (called at import of its module)."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    for package in STRATEGY_PACKAGES:
+        module = importlib.import_module(package)
+        for info in pkgutil.iter_modules(module.__path__):
+            importlib.import_module(f"{package}.{info.name}")
+    _LOADED = True
+
+
+def strategies() -> dict[str, StrategySpec]:
+    """Every registered strategy by name."""
+    _load()
+    return dict(_REGISTRY)
+
+
+def strategy(name: str) -> StrategySpec:
+    """The spec of `name`.
+
+    Raises:
+        KeyError: no strategy has that name.
+    """
+    found = strategies().get(str(name))
+    if found is None:
+        raise KeyError(f"strategy {name!r} is not registered (known: {sorted(_REGISTRY)})")
+    return found
+
+
+def optional_strategy_names() -> list[str]:
+    """The names a user can list in `strategies:`."""
+    return sorted(str(n) for n, s in strategies().items() if s.optional)
+
+
+def combine(proposals: Sequence[tuple[StrategySpec, list[Change]]]) -> list[Change]:
+    """Merge every strategy's changes under the precedence rules (see `StrategySpec.precedence`).
+
+    Deployment-settings changes (`Scope.MODEL_SETTINGS`) never conflict with a route and always pass.
+    Output order: by precedence, then the order of `proposals`.
+    """
+    out: list[Change] = []
+    moving: set[tuple[str, str]] = set()
+    ordered = sorted(proposals, key=lambda p: p[0].precedence)      # stable: ties keep their given order
+    for _, group in groupby(ordered, key=lambda p: p[0].precedence):
+        moved_now: set[tuple[str, str]] = set()
+        for spec, changes in group:
+            for change in changes:
+                key = (change.service, change.task_type)
+                if spec.scope != Scope.MODEL_SETTINGS and key in moving:
+                    continue
+                out.append(change)
+                if spec.scope == Scope.ROUTE:
+                    moved_now.add(key)
+        moving |= moved_now
+    return out
+
+
+def apply_change(routes: dict[str, dict], model_settings: dict[str, dict], strategy_name: str, task_type: str,
+                 target: dict) -> None:
+    """Apply one approved change to a config's routes or model settings, in place (the one rule).
+
+    Args:
+        target: model, provider and the change's settings (a change's `target`, a decision's `to_route`).
+    """
+    scope = strategy(strategy_name).scope
+    model = {k: target[k] for k in ("model", "provider")}
+    extra = {k: v for k, v in target.items() if k not in model}
+    if scope == Scope.MODEL_SETTINGS:
+        model_settings[model["model"]] = {"provider": model["provider"], **extra}
+    elif scope == Scope.ROUTE_SETTINGS:
+        routes[task_type] = {**routes.get(task_type, model), **extra}
+    else:
+        routes[task_type] = dict(target)
+
+
+# a rollback restores earlier routes: it is a lifecycle action, not an optimizer, but it edits routes
+register(StrategySpec(Strategy.ROLLBACK, Scope.ROUTE, precedence=0, optional=False))

@@ -1,5 +1,0 @@
-"""Fitted models of the window: latency quantiles, completion length, quality, errors, cost."""
-
-from llmopt.fitting.models import FittedModels, fit_models
-
-__all__ = ["FittedModels", "fit_models"]

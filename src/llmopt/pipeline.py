@@ -1,0 +1,170 @@
+"""The steps of one optimization run over Resources: extract → validate → fit → evaluate → decide → publish.
+
+Tasks in `tasks/` wrap these one to one; each takes the run's Resources (built once from Settings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from llmopt.domain import Change, Strategy, Window
+from llmopt.evaluate import budget
+from llmopt.evaluate.budget import BudgetForecast
+from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, combine, strategies, strategy
+from llmopt.evaluate.routing import RoutingEvaluation, evaluate_routing
+from llmopt.experiments.analysis import ExperimentCall
+from llmopt.experiments.running import analyze_running, experiments_block, running_experiments
+from llmopt.extract.schema import ROUTING_COLUMNS
+from llmopt.extract.sql_statistics import read_hourly_spend
+from llmopt.fit import FittedModels, fit_models
+from llmopt.publish.build import build_configs
+from llmopt.publish.publishing import PublishOutcome, current_routes, latest_config, publish, published_versions
+from llmopt.publish.service_config import load_schema
+from llmopt.resources import Resources
+from llmopt.validate.contract import ContractBreach, RequestContract, ValidationOutcome
+
+
+@dataclass(frozen=True)
+class StrategyEvaluations:
+    """One strategy's evaluations of the window (what its `decide` turns into changes)."""
+
+    strategy: str
+    evaluations: list
+
+
+def extract(res: Resources, window: Window, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Read the window's rows from the request log: routing columns, plus what the enabled strategies need."""
+    log = res.request_log
+    wanted = [c for name in res.settings.strategies for c in strategy(name).columns]
+    present = set(log.present_columns()) if wanted else set()
+    columns = list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present]
+    return log.extract_window(window.start, window.end, columns, progress)
+
+
+def validate(res: Resources, window: Window, frame: pd.DataFrame) -> ValidationOutcome:
+    """Check the window against the contract and store its rejected rows in the quarantine table.
+
+    The quarantine is written before a bad-row-share breach is raised, so the reasons can be read.
+    """
+    contract = RequestContract(res.settings.contracts_dir)
+    try:
+        outcome = contract.validate(frame, ROUTING_COLUMNS, res.prices, res.settings.policy.max_bad_row_share)
+    except ContractBreach as breach:
+        if breach.rejected is not None:
+            res.request_log.replace_quarantine(window.label, breach.rejected)
+        raise
+    res.request_log.replace_quarantine(window.label, outcome.rejected)
+    return outcome
+
+
+def fit(res: Resources, valid: pd.DataFrame) -> FittedModels:
+    return fit_models(valid, res.prices, sample_rows=res.settings.fit_sample_rows)
+
+
+def latest_configs(res: Resources, services: list[str]) -> dict[str, dict | None]:
+    """The latest config of each service seen in traffic or named by an experiment."""
+    names = sorted(set(services) | {e.service for e in res.settings.experiments})
+    return {svc: latest_config(res.config_store, svc) for svc in names}
+
+
+def evaluate(res: Resources, window: Window, valid: pd.DataFrame, models: FittedModels,
+             latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
+    """Evaluate routing for every (service, task_type), starting from the published routes.
+
+    A task with a running experiment is held: the experiment owns its route until it concludes.
+    """
+    settings = res.settings
+    evaluations = evaluate_routing(valid, models, res.prices, settings.policy, current_routes(latest), window.hours)
+    if Strategy.ROUTING not in settings.strategies:
+        evaluations = [replace(ev, recommended=None, verdict="keep: the routing strategy is off") for ev in evaluations]
+    forever = datetime.max.replace(tzinfo=timezone.utc)
+    held = {(d.service, d.task_type): d.id for d in running_experiments(settings.experiments, latest, forever)}
+    return [replace(ev, recommended=None, verdict=f"held: experiment {held[(ev.service, ev.task_type)]} is running")
+            if (ev.service, ev.task_type) in held else ev for ev in evaluations]
+
+
+def evaluate_strategy(res: Resources, name: str, window: Window, valid: pd.DataFrame,
+                      routing: list[RoutingEvaluation], latest: dict[str, dict | None]) -> StrategyEvaluations:
+    """Evaluate one enabled strategy (other than routing) on the window."""
+    spec = strategy(name)
+    inputs = EvaluationInputs(res.settings, res.prices, window, valid, routing, latest)
+    return StrategyEvaluations(spec.name, spec.evaluate(inputs) if spec.evaluate else [])
+
+
+def strategies_to_evaluate(res: Resources) -> list[str]:
+    """The enabled strategies with an evaluate step of their own (routing has the pipeline's own step)."""
+    known = strategies()
+    return [n for n in res.settings.strategies if n != Strategy.ROUTING and known[n].evaluate is not None]
+
+
+def analyze_experiments(res: Resources, window: Window, latest: dict[str, dict | None]) -> list[ExperimentCall]:
+    """Call every running experiment on its traffic from its start to the end of the window."""
+    running = running_experiments(res.settings.experiments, latest, window.end)
+    return analyze_running(res.request_log, res.prices, running,
+                           lambda service: res.settings.policy.for_service(service).confidence, window.end)
+
+
+def forecast_budgets(res: Resources, window: Window, changes: list[Change]) -> list[BudgetForecast]:
+    """Next-24-hour spend per service from the history before the window's end (when a budget is set)."""
+    policy = res.settings.policy
+    if policy.budget_usd_per_day is None and not any(o.budget_usd_per_day for o in policy.services.values()):
+        return []
+    hourly = read_hourly_spend(res.request_log, window.end - timedelta(days=res.settings.budget_history_days),
+                               window.end, res.prices)
+    budgets = {s: policy.for_service(s).budget_usd_per_day for s in hourly["service"].unique()}
+    rows = [{"service": c.service, "task_type": c.task_type, "strategy": str(c.strategy), "to": c.to_model,
+             "expected_savings_usd_per_day": c.expected_savings_usd_per_day} for c in changes]
+    return budget.forecast_budgets(hourly, budgets, policy.confidence, rows)
+
+
+def decide_changes(res: Resources, routing: list[RoutingEvaluation], calls: list[ExperimentCall],
+                   latest: dict[str, dict | None], now: datetime,
+                   evaluations: list[StrategyEvaluations] = ()) -> list[Change]:
+    """Every strategy's changes, approved or pending as each service's policy says, under the precedence rules."""
+    inputs = DecisionInputs(res.settings, latest, {(ev.service, ev.task_type): ev.current_model for ev in routing}, now)
+    by_name = {Strategy.ROUTING: routing, Strategy.EXPERIMENT: calls,
+               **{e.strategy: e.evaluations for e in evaluations}}
+    proposals = [(strategy(name), strategy(name).decide(list(found), inputs)) for name, found in by_name.items()]
+    return combine(proposals)
+
+
+def input_fingerprints(res: Resources, window: Window, models: FittedModels | None) -> dict[str, str]:
+    """Per service: SHA-256 of the window, the service's guardrails and its per-model statistics.
+
+    A re-run of the same window on the same data with the same policy has the same fingerprint,
+    and the publish step then publishes nothing new.
+    """
+    out: dict[str, str] = {}
+    if models is None:
+        return out
+    for service, cells in models.cells.groupby("service", sort=True):
+        payload = {"window": [window.start.isoformat(), window.end.isoformat()],
+                   "guardrails": res.settings.policy.for_service(service).model_dump(),
+                   "cells": cells.round(9).astype(str).to_dict("records")}
+        out[service] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEvaluation],
+                    changes: list[Change], models: FittedModels | None, latest: dict[str, dict | None],
+                    lineage_ids: dict[str, str | None], dry_run: bool = False,
+                    calls: list[ExperimentCall] = ()) -> PublishOutcome:
+    """Build the configs of services with approved changes or changed experiments; publish them (unless `dry_run`)."""
+    settings, store = res.settings, res.config_store
+    block = experiments_block(settings.experiments, latest, list(calls), changes)
+    services = sorted({ev.service for ev in evaluations} | set(block))
+    next_versions = {svc: max(published_versions(store, svc), default=0) + 1 for svc in services}
+    configs, skipped = build_configs(evaluations, changes, latest, next_versions,
+                                     input_fingerprints(res, window, models),
+                                     (window.start, window.end), lineage_ids, datetime.now(timezone.utc), block)
+    if dry_run:
+        skipped.update({c["service"]: "dry run: nothing published" for c in configs})
+        return PublishOutcome([], skipped, configs)
+    return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir), tuple(settings.exports),
+                                  settings.contracts_dir), skipped, configs)

@@ -1,0 +1,79 @@
+"""Resources: the edges a run talks to, built once per process from Settings and passed down.
+
+One engine per database (the request log and the decision store share it), the price map parsed
+once, the decision tables created once, the MLflow tracker opened on first use.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+
+from sqlalchemy.engine import Engine
+
+from llmopt.decide.decision_store import DecisionStore
+from llmopt.extract.sql_source import SqlRequestLog, open_engine
+from llmopt.prices import PriceMap
+from llmopt.publish.store import ConfigStore, open_config_store
+from llmopt.settings import Settings
+
+
+class Resources:
+    """The request log, config store, decision store, price map and tracker of one settings object.
+
+    Build it with `open_resources(settings)`, which returns the same object for equal settings.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return _engine(self.settings.database_url)
+
+    @cached_property
+    def request_log(self) -> SqlRequestLog:
+        s = self.settings
+        return SqlRequestLog(s.database_url, s.requests_table, s.quarantine_table, engine=self.engine)
+
+    @cached_property
+    def config_store(self) -> ConfigStore:
+        return open_config_store(self.settings.config_store_uri, self.settings.s3_endpoint_url)
+
+    @cached_property
+    def decision_store(self) -> DecisionStore:
+        return DecisionStore(self.settings.database_url, engine=self.engine)
+
+    @cached_property
+    def prices(self) -> PriceMap:
+        return _prices(str(self.settings.prices_path))
+
+    @cached_property
+    def tracker(self):
+        """The MLflow tracker (imported and connected on first use: MLflow is slow to import)."""
+        from llmopt.track.tracker import MlflowTracker
+
+        s = self.settings
+        return MlflowTracker(s.mlflow_tracking_uri, s.mlflow_experiment, s.mlflow_artifact_location)
+
+
+@lru_cache(maxsize=32)
+def _engine(database_url: str) -> Engine:
+    return open_engine(database_url)
+
+
+@lru_cache(maxsize=8)
+def _prices(path: str) -> PriceMap:
+    return PriceMap.from_file(path)
+
+
+_OPEN: dict[str, Resources] = {}
+
+
+def open_resources(settings: Settings) -> Resources:
+    """The Resources of `settings`, built once per process for equal settings."""
+    key = settings.model_dump_json()
+    if key not in _OPEN:
+        if len(_OPEN) >= 32:            # a long-lived process that sees many settings (tests) keeps the newest
+            _OPEN.pop(next(iter(_OPEN)))
+        _OPEN[key] = Resources(settings)
+    return _OPEN[key]

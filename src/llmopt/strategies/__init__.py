@@ -1,1 +1,0 @@
-"""Strategies beyond routing, each pure: evaluate the window, return recommendations with evidence."""

@@ -1,0 +1,105 @@
+"""The run tracker: one MLflow run per optimization run, addressed by its run id."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from llmopt.publish.service_config import json_safe
+
+MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "llmopt"]
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+class MlflowTracker:
+    """Records runs in MLflow through `MlflowClient`, so a run can span several tasks.
+
+    Args:
+        tracking_uri: e.g. `sqlite:///.llmopt/mlflow.db` or `http://mlflow:5000`.
+        experiment: experiment name; created on first use.
+        artifact_location: where a newly created experiment stores artifacts (local stores only;
+            an MLflow server decides this itself).
+    """
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_location: str | None = None):
+        from mlflow.tracking import MlflowClient
+
+        if tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is not None:
+            self.experiment_id = found.experiment_id
+        else:
+            local = urlparse(tracking_uri).scheme not in ("http", "https", "databricks")
+            location = Path(artifact_location).resolve().as_uri() if (artifact_location and local) else None
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+
+    def start_run(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        flat: dict[str, str] = {}
+        _flatten("", params, flat)
+        from mlflow.entities import Param
+
+        self.client.log_batch(run.info.run_id, params=[Param(k, v[:6000]) for k, v in sorted(flat.items())])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+        import time
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())
+                 if v is not None and math.isfinite(float(v))]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, v)
+
+    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
+        self.client.log_text(run_id, json.dumps(json_safe(obj), indent=2, default=str), artifact_file)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_files(self, run_id: str, files: dict[str, bytes], artifact_path: str) -> None:
+        """Log in-memory files (e.g. PNG plots) under `artifact_path`."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                (Path(tmp) / name).write_bytes(data)
+            self.client.log_artifacts(run_id, tmp, artifact_path)
+
+    def log_models(self, run_id: str, models: dict[str, Any]) -> None:
+        """Log fitted scikit-learn estimators as MLflow models of this run."""
+        import logging
+
+        import mlflow
+        import mlflow.sklearn
+
+        # cloudpickle, not skops: skops refuses our GroupedRegressor (not on its trusted list).
+        logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            for name, model in models.items():
+                mlflow.sklearn.log_model(model, name=name, pip_requirements=MODEL_REQUIREMENTS,
+                                         serialization_format="cloudpickle")
+
+    def end_run(self, run_id: str, succeeded: bool) -> None:
+        self.client.set_terminated(run_id, status="FINISHED" if succeeded else "FAILED")
+
+    def run_url_hint(self, run_id: str) -> str:
+        return f"experiment {self.experiment_id}, run {run_id}"

@@ -1,0 +1,58 @@
+"""The SQL request source on SQLite (window filter in the database, columns, quarantine) and GroupedRegressor."""
+
+import pickle
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LinearRegression
+
+from llmopt.extract.sql_source import SqlRequestLog
+from llmopt.extract.synthetic import generate_requests
+from llmopt.fit.grouped import GroupedRegressor
+
+END = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
+
+
+def test_window_is_half_open_and_reads_only_the_asked_columns(tmp_path):
+    log = SqlRequestLog(f"sqlite:///{tmp_path}/r.db", "llm_requests", "llm_requests_quarantine")
+    assert log.present_columns() == [] and log.latest_ts() is None
+    frame = generate_requests(600, hours=2, seed=3, end=END)
+    log.append(frame)
+    start = END - timedelta(hours=1)
+    inside = frame[(frame["ts"] >= start) & (frame["ts"] < END)]
+    got = log.extract_window(start, END, ["request_id", "model", "latency_ms", "no_such_column"])
+    assert list(got.columns) == ["request_id", "model", "latency_ms"]
+    assert sorted(got["request_id"]) == sorted(inside["request_id"])
+    assert log.count_window(start, END) == len(inside)
+    assert log.count_window(END, END + timedelta(hours=1)) == 0
+    assert log.latest_ts() == frame["ts"].max().to_pydatetime()
+    assert log.existing_request_ids(["nope", frame["request_id"].iloc[0]]) == {frame["request_id"].iloc[0]}
+
+
+def test_quarantine_is_replaced_per_source(tmp_path):
+    log = SqlRequestLog(f"sqlite:///{tmp_path}/r.db", "llm_requests", "llm_requests_quarantine")
+    bad = pd.DataFrame({"request_id": ["a", "b"], "ts": ["x", None], "latency_ms": [-1.0, 2.0],
+                        "reason": ["latency_ms: below 0", "ts: missing"]})
+    assert log.replace_quarantine("window 1", bad) == 2
+    assert log.replace_quarantine("window 1", bad.head(1)) == 1        # a re-run replaces, never piles up
+    log.replace_quarantine("window 2", bad)
+    stored = log.read_quarantine("window 1")
+    assert list(stored["reason"]) == ["latency_ms: below 0"]
+    assert len(log.read_quarantine()) == 3
+
+
+def test_grouped_regressor_fits_one_model_per_group_and_follows_the_estimator_contract():
+    x = np.arange(100, dtype=float)
+    frame = pd.DataFrame({"model": ["a"] * 100 + ["b"] * 100 + ["c"] * 5, "prompt_tokens": np.r_[x, x, x[:5]]})
+    y = np.r_[2 * x + 1, -x + 7, x[:5]]
+    est = GroupedRegressor(LinearRegression(), min_rows=30).fit(frame, y)
+    assert est.rows_ == {("a",): 100, ("b",): 100}                     # c: fewer than min_rows → no model
+    probe = pd.DataFrame({"model": ["b", "a", "c"], "prompt_tokens": [10.0, 10.0, 10.0]})
+    pred = est.predict(probe)
+    assert pred[:2] == pytest.approx([-3.0, 21.0], abs=1e-9) and np.isnan(pred[2])
+    assert est.has_group("a") and not est.has_group("c")
+    assert clone(est).get_params()["min_rows"] == 30
+    assert pickle.loads(pickle.dumps(est)).predict(probe)[1] == pytest.approx(21.0, abs=1e-9)
