@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import resource
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -34,7 +36,6 @@ import yaml  # noqa: E402
 
 from llmopt.cli.runs import flow  # noqa: E402
 from llmopt.domain import Window  # noqa: E402
-from llmopt.extract.synthetic import generate_requests  # noqa: E402
 from llmopt.resources import open_resources  # noqa: E402
 from llmopt.settings import Settings  # noqa: E402
 
@@ -54,8 +55,8 @@ async def task_seconds(flow_run_id: str) -> list[tuple[str, float]]:
     async with get_client() as client:
         runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
     runs = sorted((r for r in runs if r.start_time), key=lambda r: r.start_time)
-    return [(r.name.rsplit("-", 1)[0] if r.name[-1].isdigit() else r.name, r.total_run_time.total_seconds())
-            for r in runs]
+    # default task run names end in a random 3-hex suffix ("decide-changes-99b")
+    return [(re.sub(r"-[0-9a-f]{3}$", "", r.name), r.total_run_time.total_seconds()) for r in runs]
 
 
 def main() -> int:
@@ -78,10 +79,9 @@ def main() -> int:
     log = open_resources(settings).request_log
     if log.present_columns() and log.count_window(window.start, window.end):
         print(f"reusing the rows in {root}")
-    else:
-        frame = generate_requests(args.rows, hours=1, seed=1, end=WINDOW_END, prices=open_resources(settings).prices)
-        log.append(frame, chunk_rows=100_000)
-        del frame
+    else:   # in a child process, so this process's peak memory is the flow's alone
+        subprocess.run([sys.executable, "-m", "llmopt", "generate", "--rows", str(args.rows), "--seed", "1",
+                        "--end", WINDOW_END.isoformat(), "--config", str(config_file)], check=True)
         print(f"setup (not timed): generated and wrote {args.rows:,} rows in {time.perf_counter() - t:.1f} s")
     setup_rss = peak_rss_mb()
 
@@ -101,7 +101,7 @@ def main() -> int:
           f"{n / flow_secs:,.0f} rows/s; status {summary['status']}, strategies {args.strategies}")
     print(f"rows read {n:,}, quarantined {summary['rows_quarantined']:,}, "
           f"published {[p['service'] + ' v' + str(p['version']) for p in summary['published']]}")
-    print(f"peak memory (max RSS): {peak_rss_mb():,.0f} MB (after generating the data: {setup_rss:,.0f} MB)")
+    print(f"peak memory (max RSS) of this process: {peak_rss_mb():,.0f} MB (before the flow: {setup_rss:,.0f} MB)")
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -43,9 +43,9 @@ def experiment_analysis(end: datetime | None = None, dry_run: bool = False,
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
         show_experiment_calls(calls)
         summary = experiment_summary(window, calls, changes, outcome, ids, dry_run)
-        print(summary)
+        print(summary.to_dict())
     except BaseException as err:
         finish_tracking(settings, ids["mlflow_run_id"], False, error=f"{type(err).__name__}: {err}")
         raise
     finish_tracking(settings, ids["mlflow_run_id"], True)
-    return summary
+    return summary.to_dict()

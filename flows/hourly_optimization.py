@@ -33,6 +33,9 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         approval: override the policy's approval mode for this run.
         approval_timeout_minutes: wait this long for a review of pending decisions in the UI (0: don't wait).
         config_file: settings file (default ./llmopt.yaml, then LLMOPT_* variables).
+
+    Returns:
+        The run summary as JSON (what `llmopt run --json` prints).
     """
     settings = load_settings(config_file, approval, approval_timeout_minutes)
     window = resolve_window(start, end)
@@ -44,7 +47,7 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
             summary = no_traffic_summary(window, ids)
             finish_tracking(settings, ids["mlflow_run_id"], True, summary)
             show_recommendations(summary)
-            return summary
+            return summary.to_dict()
         validation = validate_requests(settings, window, frame)
         models = fit_models(settings, validation.valid)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
@@ -70,4 +73,4 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         finish_tracking(settings, ids["mlflow_run_id"], False, error=f"{type(err).__name__}: {err}")
         raise
     finish_tracking(settings, ids["mlflow_run_id"], True, summary)
-    return summary
+    return summary.to_dict()

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.domain import Change
 from llmopt.evaluate.routing import RoutingEvaluation
@@ -16,7 +17,7 @@ from llmopt.settings import Settings
 
 @task(name="decide-changes", retries=0, timeout_seconds=60, cache_policy=NO_CACHE)
 def decide_changes(settings: Settings, routing: list[RoutingEvaluation], calls: list[ExperimentCall] = (),
-                   latest: dict[str, dict | None] | None = None,
+                   latest: LatestConfigs | None = None,
                    evaluations: list[StrategyEvaluations] = ()) -> list[Change]:
     """Every strategy's changes under the precedence rules; `approval: auto` approves, `manual` leaves them pending."""
     return pipeline.decide_changes(open_resources(settings), routing, list(calls), latest or {},

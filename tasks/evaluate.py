@@ -4,6 +4,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.domain import Change, Window
 from llmopt.evaluate.budget import BudgetForecast
@@ -16,14 +17,14 @@ from llmopt.settings import Settings
 
 @task(name="read-published-configs", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
       cache_policy=NO_CACHE)
-def read_published_configs(settings: Settings, services: list[str]) -> dict[str, dict | None]:
+def read_published_configs(settings: Settings, services: list[str]) -> LatestConfigs:
     """The latest published config of each service (None where there is none yet)."""
     return pipeline.latest_configs(open_resources(settings), services)
 
 
 @task(name="evaluate-routing", retries=0, timeout_seconds=900, cache_policy=NO_CACHE)
 def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, models: FittedModels,
-                     latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
+                     latest: LatestConfigs) -> list[RoutingEvaluation]:
     """Per (service, task_type): keep, or recommend the cheapest candidate that passes every guardrail."""
     return pipeline.evaluate(open_resources(settings), window, valid, models, latest)
 
@@ -31,7 +32,7 @@ def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, mo
 @task(name="evaluate-strategy", retries=0, timeout_seconds=900, cache_policy=NO_CACHE,
       task_run_name="evaluate-{name}")
 def evaluate_strategy(settings: Settings, name: str, window: Window, valid: pd.DataFrame,
-                      routing: list[RoutingEvaluation], latest: dict[str, dict | None]) -> StrategyEvaluations:
+                      routing: list[RoutingEvaluation], latest: LatestConfigs) -> StrategyEvaluations:
     """One enabled strategy (reliability, max_tokens, prompt_caching, cascade, …) on the window."""
     return pipeline.evaluate_strategy(open_resources(settings), name, window, valid, routing, latest)
 

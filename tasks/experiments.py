@@ -4,6 +4,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.resources import open_resources
 from llmopt.experiments.analysis import ExperimentCall
@@ -14,7 +15,7 @@ from llmopt.settings import Settings
 
 
 @task(name="analyze-experiments", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
-def analyze_experiments(settings: Settings, window: Window, latest: dict[str, dict | None]) -> list[ExperimentCall]:
+def analyze_experiments(settings: Settings, window: Window, latest: LatestConfigs) -> list[ExperimentCall]:
     """Per running experiment: per-variant statistics in SQL since its start, then the call."""
     return pipeline.analyze_experiments(open_resources(settings), window, latest)
 

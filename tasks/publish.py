@@ -3,6 +3,7 @@
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.resources import open_resources
 from llmopt.domain import Change
@@ -16,7 +17,7 @@ from llmopt.settings import Settings
 
 @task(name="publish-configs", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=300, cache_policy=NO_CACHE)
 def publish_configs(settings: Settings, window: Window, evaluations: list[RoutingEvaluation],
-                    changes: list[Change], models: FittedModels | None, latest: dict[str, dict | None],
+                    changes: list[Change], models: FittedModels | None, latest: LatestConfigs,
                     lineage_ids: dict[str, str | None], dry_run: bool = False,
                     calls: list[ExperimentCall] = ()) -> PublishOutcome:
     """Write `<service>/vNNNNNN.json`, then `latest.json`, for services with approved changes or new experiments."""

@@ -13,7 +13,7 @@ from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.resources import open_resources
 from llmopt.track.run_record import record_run, run_params
 from llmopt.settings import Settings
-from llmopt.track.summary import format_summary
+from llmopt.track.summary import RunSummary, format_summary
 
 
 @task(name="start-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120, cache_policy=NO_CACHE)
@@ -27,7 +27,7 @@ def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_fl
 
 
 @task(name="record-run", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
-def record_run_in_mlflow(settings: Settings, run_id: str, summary: dict, validation: ValidationOutcome,
+def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, validation: ValidationOutcome,
                          models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                          budgets: list = ()) -> None:
     """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""
@@ -35,11 +35,11 @@ def record_run_in_mlflow(settings: Settings, run_id: str, summary: dict, validat
 
 
 @task(name="finish-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)
-def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: dict | None = None,
+def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: RunSummary | None = None,
                     error: str | None = None) -> None:
     """Close the MLflow run as FINISHED or FAILED (with the error as a tag)."""
     tracker = open_resources(settings).tracker
-    if summary is not None and summary.get("status") == "no traffic":
+    if summary is not None and summary.status == "no traffic":
         tracker.set_tags(run_id, {"llmopt.status": "no traffic"})
     if error is not None:
         tracker.set_tags(run_id, {"llmopt.status": "failed", "llmopt.error": error[:5000]})
@@ -47,15 +47,14 @@ def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: d
 
 
 @task(name="show-recommendations", retries=1, timeout_seconds=60, cache_policy=NO_CACHE)
-def show_recommendations(summary: dict) -> None:
+def show_recommendations(summary: RunSummary) -> None:
     """A table artifact of the routing calls and a markdown summary on the Prefect run."""
-    if summary["recommendations"]:
-        create_table_artifact(key="routing-recommendations", table=summary["recommendations"],
-                              description=f"Routing calls for {summary['window']['start']}")
-    body = ("```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.get("changes") or [])
-            + f"\n\nReport with plots: MLflow run `{summary.get('mlflow_run_id')}`, artifact `report/report.html`.\n")
-    create_markdown_artifact(key="optimization-summary", markdown=body,
-                             description=f"MLflow run {summary.get('mlflow_run_id')}")
+    if summary.recommendations:
+        create_table_artifact(key="routing-recommendations", table=summary.recommendations,
+                              description=f"Routing calls for {summary.window.start}")
+    body = ("```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.to_dict()["changes"])
+            + f"\n\nReport with plots: MLflow run `{summary.mlflow_run_id}`, artifact `report/report.html`.\n")
+    create_markdown_artifact(key="optimization-summary", markdown=body, description=f"MLflow run {summary.mlflow_run_id}")
 
 
 @task(name="start-monitor-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt.domain import Change, Strategy, Window
 from llmopt.evaluate import budget
 from llmopt.evaluate.budget import BudgetForecast
@@ -67,14 +68,14 @@ def fit(res: Resources, valid: pd.DataFrame) -> FittedModels:
     return fit_models(valid, res.prices, sample_rows=res.settings.fit_sample_rows)
 
 
-def latest_configs(res: Resources, services: list[str]) -> dict[str, dict | None]:
+def latest_configs(res: Resources, services: list[str]) -> LatestConfigs:
     """The latest config of each service seen in traffic or named by an experiment."""
     names = sorted(set(services) | {e.service for e in res.settings.experiments})
     return {svc: latest_config(res.config_store, svc) for svc in names}
 
 
 def evaluate(res: Resources, window: Window, valid: pd.DataFrame, models: FittedModels,
-             latest: dict[str, dict | None]) -> list[RoutingEvaluation]:
+             latest: LatestConfigs) -> list[RoutingEvaluation]:
     """Evaluate routing for every (service, task_type), starting from the published routes.
 
     A task with a running experiment is held: the experiment owns its route until it concludes.
@@ -90,7 +91,7 @@ def evaluate(res: Resources, window: Window, valid: pd.DataFrame, models: Fitted
 
 
 def evaluate_strategy(res: Resources, name: str, window: Window, valid: pd.DataFrame,
-                      routing: list[RoutingEvaluation], latest: dict[str, dict | None]) -> StrategyEvaluations:
+                      routing: list[RoutingEvaluation], latest: LatestConfigs) -> StrategyEvaluations:
     """Evaluate one enabled strategy (other than routing) on the window."""
     spec = strategy(name)
     inputs = EvaluationInputs(res.settings, res.prices, window, valid, routing, latest)
@@ -103,7 +104,7 @@ def strategies_to_evaluate(res: Resources) -> list[str]:
     return [n for n in res.settings.strategies if n != Strategy.ROUTING and known[n].evaluate is not None]
 
 
-def analyze_experiments(res: Resources, window: Window, latest: dict[str, dict | None]) -> list[ExperimentCall]:
+def analyze_experiments(res: Resources, window: Window, latest: LatestConfigs) -> list[ExperimentCall]:
     """Call every running experiment on its traffic from its start to the end of the window."""
     running = running_experiments(res.settings.experiments, latest, window.end)
     return analyze_running(res.request_log, res.prices, running,
@@ -124,7 +125,7 @@ def forecast_budgets(res: Resources, window: Window, changes: list[Change]) -> l
 
 
 def decide_changes(res: Resources, routing: list[RoutingEvaluation], calls: list[ExperimentCall],
-                   latest: dict[str, dict | None], now: datetime,
+                   latest: LatestConfigs, now: datetime,
                    evaluations: list[StrategyEvaluations] = ()) -> list[Change]:
     """Every strategy's changes, approved or pending as each service's policy says, under the precedence rules."""
     inputs = DecisionInputs(res.settings, latest, {(ev.service, ev.task_type): ev.current_model for ev in routing}, now)
@@ -152,7 +153,7 @@ def input_fingerprints(res: Resources, window: Window, models: FittedModels | No
 
 
 def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEvaluation],
-                    changes: list[Change], models: FittedModels | None, latest: dict[str, dict | None],
+                    changes: list[Change], models: FittedModels | None, latest: LatestConfigs,
                     lineage_ids: dict[str, str | None], dry_run: bool = False,
                     calls: list[ExperimentCall] = ()) -> PublishOutcome:
     """Build the configs of services with approved changes or changed experiments; publish them (unless `dry_run`)."""
@@ -164,7 +165,7 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
                                      input_fingerprints(res, window, models),
                                      (window.start, window.end), lineage_ids, datetime.now(timezone.utc), block)
     if dry_run:
-        skipped.update({c["service"]: "dry run: nothing published" for c in configs})
+        skipped.update({c.service: "dry run: nothing published" for c in configs})
         return PublishOutcome([], skipped, configs)
     return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir), tuple(settings.exports),
                                   settings.contracts_dir), skipped, configs)

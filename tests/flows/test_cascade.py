@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.gateway import read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.publish.service_config import check_config, load_schema
 from llmopt.publish.publishing import latest_config
@@ -29,7 +30,7 @@ def test_a_cascade_ships_only_with_an_informative_confidence_signal(write_settin
     assert bool(changes) is cascades
     if not cascades:
         return
-    config = latest_config(open_resources(settings).config_store, "support")
+    config = read_latest(open_resources(settings).config_store, "support")
     check_config(config, load_schema(settings.contracts_dir))
     route = config["routes"]["draft_reply"]
     assert route["model"] == "gpt-4o-mini" and route["cascade"]["escalate_to"]["model"] == "gpt-4o"

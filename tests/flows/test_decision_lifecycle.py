@@ -8,6 +8,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
+from tests.gateway import read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.flows.post_change_monitor import post_change_monitor
 from llmopt.cli import main as cli
@@ -51,7 +52,7 @@ def test_the_flow_pauses_for_review_and_publishes_only_what_was_approved(write_s
 
     summary = result["summary"]
     assert summary["status"] == "published"
-    search = latest_config(open_resources(settings).config_store, "search")
+    search = read_latest(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["routes"]["summarize"]["model"] == "gpt-4o-mini"
     assert search["routes"]["extract_entities"]["model"] == "gpt-4o"          # rejected: unchanged
@@ -95,7 +96,7 @@ def test_the_monitor_rolls_back_a_change_that_hurt_quality(write_settings, traff
 
     assert result["outcome"] == "rolled_back"
     assert result["quality_change"]["effect"] == pytest.approx(-0.08, abs=0.01)
-    search = latest_config(open_resources(settings).config_store, "search")
+    search = read_latest(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["version"] == max(before) + 1 == result["rollback_version"]     # a new version, nothing deleted
     assert search["routes"]["summarize"]["model"] == "gpt-4o"
@@ -138,7 +139,7 @@ def test_decisions_and_rollback_from_the_command_line(write_settings, traffic_ho
     assert "is rejected; it cannot become approved" in capsys.readouterr().err
 
     store_ = open_resources(settings).config_store
-    search = latest_config(store_, "search")
+    search = read_latest(store_, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["version"] == 2 and search["routes"] == {
         "extract_entities": {"model": "gpt-4o-mini", "provider": "openai"},
@@ -147,7 +148,7 @@ def test_decisions_and_rollback_from_the_command_line(write_settings, traffic_ho
     assert store.get(proposed["summarize"]).state == "monitoring"
 
     assert run("configs", "rollback", "search", "--to", "1", "--by", "erin", "--reason", "complaints") == 0
-    search = latest_config(store_, "search")
+    search = read_latest(store_, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["version"] == 3 and search["routes"] == {
         "extract_entities": {"model": "gpt-4o", "provider": "openai"},      # as before v2 changed it
@@ -165,7 +166,7 @@ def test_a_settings_decision_approved_by_hand_lands_in_model_settings(write_sett
     assert proposed and all(d.to_route["timeout_s"] for d in proposed)
     decision = proposed[0]
     assert cli(["--config", str(path), "decisions", "approve", str(decision.id), "--by", "frank"]) == 0
-    search = latest_config(open_resources(settings).config_store, "search")
+    search = read_latest(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["model_settings"][decision.to_route["model"]]["timeout_s"] == decision.to_route["timeout_s"]
     assert search["routes"] == {}          # the first config of the service carries only the approved settings

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.gateway import read_latest
 from llmopt.flows.experiment_analysis import experiment_analysis
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.client import assign
@@ -44,7 +45,7 @@ def test_a_winning_experiment_ships_through_decide_and_publish(write_settings, t
     assert shipped["expected_savings_usd_per_day"] > 0
 
     store = open_resources(settings).config_store
-    search = latest_config(store, "search")
+    search = read_latest(store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     assert search["routes"]["summarize"] == {"model": "gpt-4o-mini", "provider": "openai"}
     [entry] = search["experiments"]
@@ -76,7 +77,7 @@ def test_a_new_experiment_is_published_for_gateways_and_keeps_running(write_sett
 
     [call] = summary["experiments"]
     assert call["call"] == "keep running" and call["hours_still_needed"] == pytest.approx(9, abs=0.01)
-    search = latest_config(open_resources(settings).config_store, "search")
+    search = read_latest(open_resources(settings).config_store, "search")
     check_config(search, load_schema(settings.contracts_dir))
     [entry] = search["experiments"]
     assert entry["status"] == "running" and search["changes"] == []

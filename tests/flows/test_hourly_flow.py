@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.gateway import read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.publish.service_config import check_config, load_schema
 from llmopt.publish.publishing import latest_config, published_versions
@@ -41,7 +42,7 @@ def test_switches_where_a_cheaper_model_is_good_enough_and_keeps_elsewhere(write
     assert kept == {("support", "draft_reply"), ("coding", "code_review"), ("coding", "generate_code")}
 
     store, schema = open_resources(settings).config_store, load_schema(settings.contracts_dir)
-    support, search = latest_config(store, "support"), latest_config(store, "search")
+    support, search = read_latest(store, "support"), read_latest(store, "search")
     for config in (support, search):
         check_config(config, schema)
         assert config["version"] == 1 and config["lineage"]["previous_version"] is None

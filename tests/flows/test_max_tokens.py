@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.gateway import read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.publish.service_config import check_config, load_schema
 from llmopt.publish.publishing import latest_config
@@ -23,7 +24,7 @@ def test_max_tokens_limits_are_published_with_their_expected_truncation(write_se
     assert limits and not routed & {(c["service"], c["task_type"]) for c in limits}
     store = open_resources(settings).config_store
     for change in limits:
-        config = latest_config(store, change["service"])
+        config = read_latest(store, change["service"])
         check_config(config, load_schema(settings.contracts_dir))
         limit = config["routes"][change["task_type"]]["max_tokens"]
         served = frame[(frame["task_type"] == change["task_type"]) & (frame["model"] == change["to"])]

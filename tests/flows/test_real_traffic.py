@@ -9,6 +9,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from tests.gateway import read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.cli import main as cli
 from llmopt.publish.service_config import check_config, load_schema
@@ -27,7 +28,7 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
 
-    config = latest_config(open_resources(settings).config_store, "llmperf")
+    config = read_latest(open_resources(settings).config_store, "llmperf")
     check_config(config, load_schema(settings.contracts_dir))
     with_fallbacks = {(s["provider"], m) for m, s in config["model_settings"].items() if s["fallbacks"]}
     # by hand: Lepton answered 390 of 450 requests with HTTP 429, Bedrock failed 146 of 300
@@ -88,7 +89,7 @@ def test_mooncake_prefix_reuse_makes_prompt_caching_pay(write_settings):
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
 
     [change] = [c for c in summary["changes"] if c["strategy"] == "prompt_caching"]
-    config = latest_config(open_resources(settings).config_store, "mooncake")
+    config = read_latest(open_resources(settings).config_store, "mooncake")
     check_config(config, load_schema(settings.contracts_dir))
     assert config["routes"]["conversation"]["prompt_caching"] == {"enabled": True, "ttl_s": 300.0}
     # by hand: replay the trace's block hashes with a 5-minute prefix cache

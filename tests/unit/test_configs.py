@@ -7,6 +7,9 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 
+from llmopt.publish.config_model import (ChangeRecord, DecisionRecord, ExperimentEntry, Lineage, ModelSettings, Route,
+                                        ServiceConfig, Variant)
+
 from llmopt.publish.publishing import publish, published_versions
 from llmopt.publish.service_config import ConfigSchemaError, check_config, content_sha256, load_schema
 from llmopt.settings import Settings
@@ -18,11 +21,42 @@ NOW = datetime(2026, 11, 20, 11, 5, tzinfo=timezone.utc)
 def config(version=1, service="support") -> dict:
     body = {"schema_version": "1.0", "service": service, "version": version, "created_at": NOW.isoformat(),
             "routes": {"classify_ticket": {"model": "gpt-4o-mini", "provider": "openai"}}, "changes": [],
-            "lineage": {"mlflow_run_id": "abc", "prefect_flow_run_id": None,
+            "lineage": {"prefect_flow_run_id": None, "mlflow_run_id": "abc",
                         "previous_version": None if version == 1 else version - 1,
                         "window_start": "2026-11-20T10:00:00+00:00", "window_end": "2026-11-20T11:00:00+00:00",
                         "input_fingerprint": "0" * 64}}
     return {**body, "content_sha256": content_sha256(body)}
+
+
+def typed(raw: dict) -> ServiceConfig:
+    return ServiceConfig.model_validate(raw)
+
+
+def test_typed_config_round_trips_to_the_same_json():
+    raw = config()
+    assert json.dumps(typed(raw).to_dict(), indent=2) == json.dumps(raw, indent=2)
+    with pytest.raises(ValueError, match="version"):
+        typed({**raw, "version": 0})
+
+
+def test_typed_config_and_the_json_schema_name_the_same_fields():
+    """data_contracts/service_config.schema.json (what gateways check) and ServiceConfig (what llmopt builds)."""
+    contract = json.loads((Settings().contracts_dir / "service_config.schema.json").read_text())
+
+    def fields(model) -> set[str]:
+        return {f.alias or name for name, f in model.model_fields.items()}
+
+    props = contract["properties"]
+    assert fields(ServiceConfig) == set(props)
+    assert {n for n, f in ServiceConfig.model_fields.items() if f.is_required()} == set(contract["required"])
+    pairs = [(Route, props["routes"]["additionalProperties"]), (ModelSettings, props["model_settings"]["additionalProperties"]),
+             (ChangeRecord, props["changes"]["items"]), (ExperimentEntry, props["experiments"]["items"]),
+             (Lineage, props["lineage"]), (Variant, props["experiments"]["items"]["properties"]["variants"]["items"]),
+             (DecisionRecord, props["changes"]["items"]["properties"]["decision"])]
+    for model, part in pairs:
+        assert fields(model) == set(part["properties"]), model.__name__
+        required = {f.alias or n for n, f in model.model_fields.items() if f.is_required()}
+        assert required == set(part["required"]), model.__name__
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +85,20 @@ def test_tampered_content_is_caught_by_its_hash(schema):
 
 def test_publish_checks_all_before_writing_any(tmp_path, schema):
     store = LocalConfigStore(tmp_path)
-    broken = config(service="search")
-    broken["version"] = 0
-    with pytest.raises(ConfigSchemaError, match="version"):
-        publish(store, [config(), broken], schema)
+    broken = ServiceConfig.model_validate({**config(service="search"), "content_sha256": "0" * 64})
+    with pytest.raises(ConfigSchemaError, match="content_sha256"):
+        publish(store, [typed(config()), broken], schema)
     assert store.list("") == []
 
 
 def test_versions_are_immutable_and_latest_is_written_last(tmp_path, schema):
     store = LocalConfigStore(tmp_path)
-    (published,) = publish(store, [config()], schema)
+    (published,) = publish(store, [typed(config())], schema)
     assert published.location == (tmp_path / "support" / "v000001.json").resolve().as_uri()
     assert json.loads(store.read("support/latest.json"))["version"] == 1
     with pytest.raises(VersionExists):
-        publish(store, [config()], schema)
-    publish(store, [config(version=2)], schema)
+        publish(store, [typed(config())], schema)
+    publish(store, [typed(config(version=2))], schema)
     assert published_versions(store, "support") == [1, 2]
     assert json.loads(store.read("support/latest.json"))["version"] == 2
 
@@ -75,7 +108,7 @@ def test_s3_store_over_http(s3_endpoint, schema):
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
     store = open_config_store(f"s3://{bucket}/team/llm", s3_endpoint)
     assert isinstance(store, S3ConfigStore) and store.read("support/latest.json") is None
-    publish(store, [config()], schema)
+    publish(store, [typed(config())], schema)
     assert store.list("support/") == ["support/latest.json", "support/v000001.json"]
     assert store.location("support/latest.json") == f"s3://{bucket}/team/llm/support/latest.json"
     with pytest.raises(VersionExists):          # conditional PUT (If-None-Match: *) refuses overwrite

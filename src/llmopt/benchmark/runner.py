@@ -52,7 +52,7 @@ def run_world(world: World, seed: int, base: Settings, run_flow: Callable[..., d
         routes = {}
         for service in {t.service for t in world.tasks}:
             config = latest_config(store, service)
-            routes.update({(service, task): r["model"] for task, r in (config or {}).get("routes", {}).items()})
+            routes.update({(service, task): r.model for task, r in (config.routes if config else {}).items()})
         return score_run(world.name, seed, truths, routes, settings.policy)
 
 

@@ -8,18 +8,18 @@ import json
 import argparse
 
 from llmopt.domain import ConfigKeys
-from llmopt.publish.publishing import latest_config, list_services, published_versions
+from llmopt.publish.publishing import latest_config, list_services, published_versions, read_config
 from llmopt.resources import Resources, open_resources
 from llmopt.settings import Settings
 
 
 def _read(res: Resources, service: str, version: int | None) -> dict:
     store = res.config_store
-    raw = store.read(ConfigKeys.version(service, version) if version else ConfigKeys.latest(service))
-    if raw is None:
+    found = read_config(store, ConfigKeys.version(service, version) if version else ConfigKeys.latest(service))
+    if found is None:
         what = f"v{version}" if version else "any version"
         raise LookupError(f"service {service!r} has no published config ({what}) in {res.settings.config_store_uri}")
-    return json.loads(raw)
+    return found.to_dict()
 
 
 def list_configs(res: Resources) -> str:
@@ -32,8 +32,8 @@ def list_configs(res: Resources) -> str:
         if latest is None:
             lines.append(f"{service}: versions {versions}, no latest.json")
             continue
-        routes = ", ".join(f"{t}={r['model']}" for t, r in latest["routes"].items())
-        lines.append(f"{service}: v{latest['version']} of {len(versions)} ({latest['created_at']}) "
+        routes = ", ".join(f"{t}={r.model}" for t, r in latest.routes.items())
+        lines.append(f"{service}: v{latest.version} of {len(versions)} ({latest.created_at}) "
                      f"at {store.location(ConfigKeys.latest(service))}\n    {routes}")
     return "\n".join(lines) or f"no configs published in {res.settings.config_store_uri}"
 

@@ -33,17 +33,17 @@ def _run_flow(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from llmopt.track.summary import format_summary
+    from llmopt.track.summary import RunSummary, format_summary
 
     summary = _run_flow(args)
-    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(RunSummary.model_validate(summary)))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmopt.extract.synthetic import generate_requests
     from llmopt.resources import open_resources
-    from llmopt.track.summary import format_summary
+    from llmopt.track.summary import RunSummary, format_summary
 
     settings = Settings.load(args.config)
     res = open_resources(settings)
@@ -57,7 +57,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("running the hourly-optimization flow on embedded defaults (first start of Prefect takes ~10 s) …")
     args.start, args.end, args.dry_run, args.approval = window.start, window.end, False, None
     summary = _run_flow(args)
-    print("\n" + format_summary(summary))
+    print("\n" + format_summary(RunSummary.model_validate(summary)))
     print(f"""
 next steps
   MLflow UI     make mlflow-ui    (mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}; http://127.0.0.1:5000)

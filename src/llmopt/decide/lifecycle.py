@@ -70,7 +70,8 @@ def approve_and_publish(res: Resources, decision_id: int, reviewer: str, note: s
     store = res.decision_store
     decision = store.get(decision_id)
     store.transition(decision_id, "approved", f"person:{reviewer}", note)
-    previous = latest_config(res.config_store, decision.service) or {}
+    latest = latest_config(res.config_store, decision.service)
+    previous = latest.to_dict() if latest else {}
     routes = dict(previous.get("routes", {}))
     model_settings = {m: dict(v) for m, v in previous.get("model_settings", {}).items()}
     apply_change(routes, model_settings, decision.strategy, decision.task_type, decision.to_route)

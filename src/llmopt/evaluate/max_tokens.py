@@ -17,6 +17,7 @@ import pandas as pd
 
 from llmopt.decide.policy import policy_decision
 from llmopt.domain import Change, Strategy
+from llmopt.publish.config_model import LatestConfigs, route_of
 from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, Scope, StrategySpec, register
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
@@ -84,12 +85,13 @@ def evaluate_max_tokens(valid: pd.DataFrame, policy: Policy, prices: PriceMap, w
     return out
 
 
-def decide_max_tokens(evaluations: list[MaxTokensEvaluation], latest: dict[str, dict | None], policy: Policy,
+def decide_max_tokens(evaluations: list[MaxTokensEvaluation], latest: LatestConfigs, policy: Policy,
                       now) -> list[Change]:
     """A change where the task's published route is this model and its max_tokens would move."""
     changes = []
     for ev in evaluations:
-        route = ((latest.get(ev.service) or {}).get("routes") or {}).get(ev.task_type)
+        found = route_of(latest, ev.service, ev.task_type)
+        route = found.model_dump() if found else None
         if ev.proposed_max_tokens is None or (route and route["model"] != ev.model):
             continue
         if route and route.get("max_tokens") == ev.proposed_max_tokens:

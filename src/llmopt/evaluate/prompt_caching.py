@@ -16,6 +16,7 @@ import pandas as pd
 
 from llmopt.decide.policy import policy_decision
 from llmopt.domain import Change, Strategy
+from llmopt.publish.config_model import LatestConfigs, route_of
 from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, Scope, StrategySpec, register
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
@@ -98,11 +99,12 @@ def evaluate_caching(frame: pd.DataFrame, policy: Policy, prices: PriceMap, wind
 
 
 def decide_caching(evaluations: list[CachingEvaluation], serving: dict[tuple[str, str], str],
-                   latest: dict[str, dict | None], policy: Policy, now, ttl_s: float = TTL_S) -> list[Change]:
+                   latest: LatestConfigs, policy: Policy, now, ttl_s: float = TTL_S) -> list[Change]:
     """Enable caching on a task's route where its serving model would save, unless already published."""
     changes = []
     for ev in evaluations:
-        route = ((latest.get(ev.service) or {}).get("routes") or {}).get(ev.task_type) or {}
+        found = route_of(latest, ev.service, ev.task_type)
+        route = found.model_dump() if found else {}
         if not ev.recommended or serving.get((ev.service, ev.task_type)) != ev.model or route.get("prompt_caching"):
             continue
         changes.append(Change(

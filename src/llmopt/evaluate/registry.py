@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt.domain import Change, Strategy, Window
 from llmopt.prices import PriceMap
 from llmopt.settings import Settings
@@ -41,7 +42,7 @@ class EvaluationInputs:
     window: Window
     valid: pd.DataFrame
     routing: Sequence[Any] = ()               # RoutingEvaluation per task: current model and provider
-    latest: dict[str, dict | None] = field(default_factory=dict)
+    latest: LatestConfigs = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class DecisionInputs:
     """What every strategy's `decide` sees besides its own evaluations."""
 
     settings: Settings
-    latest: dict[str, dict | None]
+    latest: LatestConfigs
     serving: dict[tuple[str, str], str]       # (service, task_type) → the model serving it now
     now: datetime
 

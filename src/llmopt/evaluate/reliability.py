@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from llmopt.publish.config_model import LatestConfigs
 from llmopt.decide.policy import policy_decision
 from llmopt.domain import Change, Strategy
 from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, Scope, StrategySpec, register
@@ -156,13 +157,14 @@ def settings_change(current: dict | None, new: dict) -> dict | None:
     return None
 
 
-def decide_reliability(evaluations: list[ReliabilityEvaluation], latest: dict[str, dict | None], policy: Policy,
+def decide_reliability(evaluations: list[ReliabilityEvaluation], latest: LatestConfigs, policy: Policy,
                        now) -> list[Change]:
     """A change per deployment whose settings move materially, approved or pending as the policy says."""
     changes = []
     for ev in evaluations:
-        current = ((latest.get(ev.service) or {}).get("model_settings") or {}).get(ev.model)
-        current = {k: v for k, v in current.items() if k != "provider"} if current else None
+        config = latest.get(ev.service)
+        found = config.model_settings.get(ev.model) if config else None
+        current = found.model_dump(exclude={"provider"}) if found else None
         new = settings_change(current, ev.settings())
         if new is None:
             continue

@@ -10,6 +10,7 @@ from llmopt.evaluate.registry import Scope, StrategySpec, register
 from llmopt.experiments.analysis import NO_DIFFERENCE, SHIP, GUARDRAIL_BREACHED, ExperimentCall, analyze_experiment
 from llmopt.experiments.definitions import ExperimentDefinition
 from llmopt.experiments.simulation import hours_between
+from llmopt.publish.config_model import LatestConfigs, ServiceConfig, route_of
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
 from llmopt.extract.sql_statistics import read_variant_statistics
@@ -18,13 +19,12 @@ from llmopt.extract.sql_source import SqlRequestLog
 CONCLUDING_CALLS = (SHIP, NO_DIFFERENCE, GUARDRAIL_BREACHED)
 
 
-def concluded_ids(latest: dict[str, dict | None]) -> set[str]:
+def concluded_ids(latest: LatestConfigs) -> set[str]:
     """Experiments a published config already marks as concluded."""
-    return {e["id"] for cfg in latest.values() if cfg for e in cfg.get("experiments", [])
-            if e.get("status") == "concluded"}
+    return {e.id for cfg in latest.values() if cfg for e in cfg.experiments if e.status == "concluded"}
 
 
-def running_experiments(definitions: list[ExperimentDefinition], latest: dict[str, dict | None],
+def running_experiments(definitions: list[ExperimentDefinition], latest: LatestConfigs,
                         now: datetime) -> list[ExperimentDefinition]:
     """Definitions that are running, have started and are not concluded in a published config."""
     done = concluded_ids(latest)
@@ -46,7 +46,7 @@ def analyze_running(log: SqlRequestLog, prices: PriceMap, definitions: list[Expe
 
 
 def experiment_changes(calls: list[ExperimentCall], definitions: list[ExperimentDefinition],
-                       latest: dict[str, dict | None], policy: Policy,
+                       latest: LatestConfigs, policy: Policy,
                        now: datetime) -> list[Change]:
     """A routing change for every `ship` call, approved or pending as the service's policy says."""
     by_id = {d.id: d for d in definitions}
@@ -55,8 +55,9 @@ def experiment_changes(calls: list[ExperimentCall], definitions: list[Experiment
         if call.call != SHIP:
             continue
         d = by_id[call.experiment_id]
-        route = ((latest.get(d.service) or {}).get("routes", {}).get(d.task_type)
-                 or {"model": d.variant(d.control).model, "provider": d.variant(d.control).provider})
+        published = route_of(latest, d.service, d.task_type)
+        route = ({"model": published.model, "provider": published.provider} if published
+                 else {"model": d.variant(d.control).model, "provider": d.variant(d.control).provider})
         to = d.variant(call.ship_variant)
         per_day = sum(call.units.values()) / call.hours_run * 24 if call.hours_run > 0 else 0.0
         cost = {name: call.means.get(name, {}).get("cost_per_request", 0.0) for name in (d.control, to.name)}
@@ -69,7 +70,7 @@ def experiment_changes(calls: list[ExperimentCall], definitions: list[Experiment
     return changes
 
 
-def experiments_block(definitions: list[ExperimentDefinition], latest: dict[str, dict | None],
+def experiments_block(definitions: list[ExperimentDefinition], latest: LatestConfigs,
                       calls: list[ExperimentCall], changes: list[Change]) -> dict[str, list[dict]]:
     """Per service, the `experiments` list of its next config: running ones, and those concluded now or before.
 
@@ -78,7 +79,7 @@ def experiments_block(definitions: list[ExperimentDefinition], latest: dict[str,
     """
     approved = {c.evidence.get("experiment_id") for c in changes if c.strategy == "experiment" and c.state == "approved"}
     call_of = {c.experiment_id: c for c in calls}
-    previous = {e["id"]: e for cfg in latest.values() if cfg for e in cfg.get("experiments", [])}
+    previous = {e.id: e.model_dump(mode="json") for cfg in latest.values() if cfg for e in cfg.experiments}
     block: dict[str, list[dict]] = {}
     for d in definitions:
         entry = previous.get(d.id) if previous.get(d.id, {}).get("status") == "concluded" else None

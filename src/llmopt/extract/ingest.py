@@ -10,7 +10,7 @@ import pandas as pd
 from llmopt.validate.contract import RequestContract
 from llmopt.extract.schema import REQUEST_COLUMNS
 from llmopt.resources import Resources
-from llmopt.extract.synthetic import last_complete_hour
+from llmopt.domain import last_complete_hour
 
 TEXT_COLUMNS = [c for c, t in REQUEST_COLUMNS.items() if c != "ts" and getattr(t, "__name__", "") == "String"]
 

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import DateTime, MetaData, bindparam, column, create_engine, delete, func, inspect, select, table
 from sqlalchemy.engine import Engine, make_url
 
+from llmopt.domain import utc as _utc
 from llmopt.extract.schema import quarantine_table, requests_table
 
 FETCH_CHUNK_ROWS = 200_000
@@ -22,10 +23,6 @@ def open_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     return create_engine(url)
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
 class SqlRequestLog:

@@ -9,7 +9,8 @@ from sqlalchemy import DateTime, Float, and_, case, cast, func, literal, or_, se
 from llmopt.experiments.analysis import VariantStats
 from llmopt.prices import PriceMap
 from llmopt.stats import MeanStats, ProportionStats
-from llmopt.extract.sql_source import SqlRequestLog, _utc
+from llmopt.domain import utc as _utc
+from llmopt.extract.sql_source import SqlRequestLog
 
 STATUSES = ("ok", "error", "timeout")
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from llmopt.domain import last_complete_hour
 from llmopt.prices import PriceMap
 
 
@@ -79,12 +80,6 @@ QUALITY_CONCENTRATION = 30.0   # Beta(a, b) with a + b = 30: per-request score s
 SCORED_SHARE = 0.6             # share of ok requests that get an eval/feedback score
 LOGGED_COST_SHARE = 0.7        # the rest have cost_usd null and are priced from the price map
 TIMEOUT_MS = 30_000.0
-
-
-def last_complete_hour(now: datetime | None = None) -> datetime:
-    """Start of the hour before the current one, in UTC."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
 def generate_requests(rows: int, hours: int = 1, seed: int = 7, end: datetime | None = None,

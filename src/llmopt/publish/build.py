@@ -8,14 +8,15 @@ from datetime import datetime
 from llmopt.domain import Change, ChangeState
 from llmopt.evaluate.registry import apply_change
 from llmopt.evaluate.routing import RoutingEvaluation
+from llmopt.publish.config_model import LatestConfigs, ServiceConfig
 from llmopt.publish.service_config import SCHEMA_VERSION, canonical_json, content_sha256, json_safe
 
 
 def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
-                  latest: dict[str, dict | None], next_versions: dict[str, int],
+                  latest: LatestConfigs, next_versions: dict[str, int],
                   fingerprints: dict[str, str], window: tuple[datetime, datetime],
                   lineage_ids: dict[str, str | None], now: datetime,
-                  experiments: dict[str, list[dict]] | None = None) -> tuple[list[dict], dict[str, str]]:
+                  experiments: dict[str, list[dict]] | None = None) -> tuple[list[ServiceConfig], dict[str, str]]:
     """Build the new config of every service that has approved changes or whose experiments changed.
 
     Args:
@@ -25,6 +26,7 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
         The configs to publish, and for every other service the reason nothing is published.
     """
     experiments = experiments or {}
+    latest = {svc: config.to_dict() if config else None for svc, config in latest.items()}
     approved: dict[str, list[Change]] = {}
     for change in changes:
         if change.state == ChangeState.APPROVED:
@@ -63,12 +65,12 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
                         "input_fingerprint": fingerprint},
         })
         config["content_sha256"] = content_sha256(config)
-        configs.append(config)
+        configs.append(ServiceConfig.model_validate(config))
     return configs, skipped
 
 
 def successor_config(service: str, previous: dict | None, routes: dict, change_entries: list[dict], version: int,
-                     now: datetime, lineage_ids: dict[str, str | None]) -> dict:
+                     now: datetime, lineage_ids: dict[str, str | None]) -> ServiceConfig:
     """The next version of a service's config with new routes, outside an hourly run (approval, rollback).
 
     Its lineage window is the moment it was made; its fingerprint hashes the change entries.
@@ -79,10 +81,10 @@ def successor_config(service: str, previous: dict | None, routes: dict, change_e
         "created_at": now.isoformat(), "routes": dict(sorted(routes.items())), "changes": change_entries,
         "model_settings": previous.get("model_settings", {}),
         "experiments": previous.get("experiments", []),
-        "lineage": {"mlflow_run_id": None, "prefect_flow_run_id": None, **lineage_ids,
+        "lineage": {"prefect_flow_run_id": None, "mlflow_run_id": None, **lineage_ids,
                     "previous_version": previous.get("version"), "window_start": now.isoformat(),
                     "window_end": now.isoformat(),
                     "input_fingerprint": hashlib.sha256(canonical_json(change_entries)).hexdigest()},
     })
     config["content_sha256"] = content_sha256(config)
-    return config
+    return ServiceConfig.model_validate(config)

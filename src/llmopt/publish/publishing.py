@@ -6,13 +6,15 @@ then the `latest.*` pointers, `latest.json` last, so a gateway never sees a vers
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmopt.domain import ConfigKeys
 from llmopt.publish.exports import SUFFIX, render
-from llmopt.publish.service_config import check_config
+from pydantic import ValidationError
+
+from llmopt.publish.config_model import ServiceConfig
+from llmopt.publish.service_config import ConfigSchemaError, check_config
 from llmopt.publish.store import ConfigStore
 
 
@@ -33,12 +35,28 @@ class PublishOutcome:
 
     published: list[PublishedConfig] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-    configs: list[dict] = field(default_factory=list)
+    configs: list[ServiceConfig] = field(default_factory=list)
 
 
-def latest_config(store: ConfigStore, service: str) -> dict | None:
-    raw = store.read(ConfigKeys.latest(service))
-    return None if raw is None else json.loads(raw)
+def read_config(store: ConfigStore, key: str) -> ServiceConfig | None:
+    """The config stored at `key`, parsed once (None if there is none).
+
+    Raises:
+        ConfigSchemaError: the stored file is not a valid service config (names the field).
+    """
+    raw = store.read(key)
+    if raw is None:
+        return None
+    try:
+        return ServiceConfig.from_json(raw)
+    except (ValidationError, ValueError) as err:
+        raise ConfigSchemaError(f"{store.location(key)} is not a valid llmopt service config: "
+                                f"{str(err).splitlines()[0:3]}") from err
+
+
+def latest_config(store: ConfigStore, service: str) -> ServiceConfig | None:
+    """The service's latest published config, or None before its first version."""
+    return read_config(store, ConfigKeys.latest(service))
 
 
 def published_versions(store: ConfigStore, service: str) -> list[int]:
@@ -50,13 +68,12 @@ def list_services(store: ConfigStore) -> list[str]:
     return sorted({p[0] for k in store.list("") if (p := ConfigKeys.parse_version(k))})
 
 
-def current_routes(latest: dict[str, dict | None]) -> dict[tuple[str, str], str]:
+def current_routes(latest: dict[str, ServiceConfig | None]) -> dict[tuple[str, str], str]:
     """(service, task_type) → model, from the latest published configs."""
-    return {(svc, task): route["model"] for svc, cfg in latest.items() if cfg
-            for task, route in cfg["routes"].items()}
+    return {(svc, task): route.model for svc, cfg in latest.items() if cfg for task, route in cfg.routes.items()}
 
 
-def publish(store: ConfigStore, configs: list[dict], schema: dict, exports: tuple[str, ...] = (),
+def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, exports: tuple[str, ...] = (),
             contracts_dir: Path | None = None) -> list[PublishedConfig]:
     """Check every config (and render its gateway exports) first, then write; `latest.json` last.
 
@@ -65,12 +82,12 @@ def publish(store: ConfigStore, configs: list[dict], schema: dict, exports: tupl
     """
     rendered = []
     for config in configs:
-        check_config(config, schema)
-        rendered.append({kind: render(kind, config, contracts_dir) for kind in exports})
+        check_config(config.to_dict(), schema)
+        rendered.append({kind: render(kind, config.to_dict(), contracts_dir) for kind in exports})
     published = []
     for config, files in zip(configs, rendered):
-        service, version = config["service"], config["version"]
-        body = json.dumps(config, indent=2, sort_keys=False).encode()
+        service, version = config.service, config.version
+        body = config.to_json()
         key = ConfigKeys.version(service, version)
         store.write(key, body, exclusive=True)
         for kind, data in files.items():
@@ -79,7 +96,7 @@ def publish(store: ConfigStore, configs: list[dict], schema: dict, exports: tupl
             store.write(ConfigKeys.latest(service, SUFFIX[kind]), data)
         store.write(ConfigKeys.latest(service), body)
         published.append(PublishedConfig(service, version, store.location(key),
-                                         store.location(ConfigKeys.latest(service)), config["content_sha256"]))
+                                         store.location(ConfigKeys.latest(service)), config.content_sha256))
     return published
 
 

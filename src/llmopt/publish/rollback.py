@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from llmopt.decide.decision_store import Decision, DecisionStateError
 from llmopt.domain import ConfigKeys, DecisionState, Strategy
 from llmopt.publish.build import successor_config
-from llmopt.publish.publishing import PublishedConfig, latest_config, publish, published_versions
+from llmopt.publish.publishing import PublishedConfig, latest_config, publish, published_versions, read_config
 from llmopt.publish.service_config import load_schema
 from llmopt.resources import Resources
 
@@ -20,7 +19,8 @@ def publish_routes(res: Resources, service: str, routes: dict, entries: list[dic
     A service without a published config gets its first version, holding only these routes.
     """
     store = res.config_store
-    previous = base if base else latest_config(store, service)   # base: the latest with edited model_settings
+    latest = latest_config(store, service)
+    previous = base if base else (latest.to_dict() if latest else None)   # base: the latest with edited model_settings
     version = max(published_versions(store, service), default=0) + 1
     config = successor_config(service, previous, routes, entries, version, datetime.now(timezone.utc), lineage_ids)
     return publish(store, [config], load_schema(res.settings.contracts_dir), tuple(res.settings.exports),
@@ -36,22 +36,23 @@ def rollback(res: Resources, service: str, to_version: int | None, reason: str, 
         decision: roll back only this decision's task to its former route (other later changes stay).
     """
     store = res.config_store
-    latest = latest_config(store, service)
-    if latest is None:
+    found = latest_config(store, service)
+    if found is None:
         raise DecisionStateError(f"service {service!r} has no published config to roll back")
+    latest = found.to_dict()
     if decision is not None:
         target = (decision.config_version or latest["version"]) - 1 or None
         restored = {decision.task_type: decision.from_route}
     else:
         target = to_version or latest["lineage"].get("previous_version")
-        raw = store.read(ConfigKeys.version(service, target)) if target else None
-        if raw is None:
+        old = read_config(store, ConfigKeys.version(service, target)) if target else None
+        if old is None:
             raise DecisionStateError(f"service {service!r}: there is no version {target} to roll back to")
-        restored = json.loads(raw)["routes"]
+        restored = old.to_dict()["routes"]
         # a task the target version had no route for goes back to what it was before its first later change
         for version in range(target + 1, latest["version"] + 1):
-            later = store.read(ConfigKeys.version(service, version))
-            for entry in json.loads(later)["changes"] if later else []:
+            later = read_config(store, ConfigKeys.version(service, version))
+            for entry in later.to_dict()["changes"] if later else []:
                 restored.setdefault(entry["task_type"], entry["from"])
     now = datetime.now(timezone.utc).isoformat()
     entries = [{"strategy": str(Strategy.ROLLBACK), "task_type": task, "from": latest["routes"].get(task, route), "to": route,

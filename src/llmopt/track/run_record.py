@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from llmopt.domain import Window
+from llmopt.domain import ChangeState, ConfigKeys, Window
 from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.fit import FittedModels
 from llmopt.publish.publishing import PublishOutcome
 from llmopt.settings import Settings
 from llmopt.track.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model, plot_spend_forecast
 from llmopt.track.report_html import html_report
+from llmopt.track.summary import RunSummary
 from llmopt.track.tracker import MlflowTracker
 from llmopt.validate.contract import ValidationOutcome
 
@@ -25,31 +26,31 @@ def run_params(settings: Settings, window: Window, dry_run: bool) -> dict:
             "policy_services": settings.policy.model_dump()["services"]}
 
 
-def record_run(tracker: MlflowTracker, run_id: str, summary: dict, validation: ValidationOutcome,
+def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validation: ValidationOutcome,
                models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                budgets: list | None = None) -> None:
     """Log metrics, the recommendations, validation results, configs, report, plots and models."""
     metrics = {"rows_read": validation.rows_read, "rows_quarantined": validation.rows_quarantined,
                "bad_row_share": validation.bad_row_share,
                "recommendations": sum(1 for e in evaluations if e.recommended),
-               "changes_approved": sum(1 for c in summary["changes"] if c["state"] == "approved"),
-               "changes_pending": sum(1 for c in summary["changes"] if c["state"] == "pending"),
+               "changes_approved": sum(1 for c in summary.changes if c.state == ChangeState.APPROVED),
+               "changes_pending": sum(1 for c in summary.changes if c.state == ChangeState.PENDING),
                "configs_published": len(outcome.published),
-               "expected_savings_usd_per_day": summary["expected_savings_usd_per_day"],
+               "expected_savings_usd_per_day": summary.expected_savings_usd_per_day,
                **{f"fit.{k}": v for k, v in models.scores.items()}}
     tracker.log_metrics(run_id, metrics)
     tracker.log_json(run_id, [e.to_dict() for e in evaluations], "recommendations.json")
     tracker.log_json(run_id, {"rows_read": validation.rows_read, "rows_quarantined": validation.rows_quarantined,
                               "reasons": validation.reasons, "expectations": validation.expectation_results},
                      "validation/results.json")
-    tracker.log_json(run_id, summary, "summary.json")
+    tracker.log_json(run_id, summary.to_dict(), "summary.json")
     for config in outcome.configs:
-        tracker.log_json(run_id, config, f"configs/{config['service']}/v{config['version']:06d}.json")
-    facts = {"window": f"{summary['window']['start']} → {summary['window']['end']}",
+        tracker.log_json(run_id, config.to_dict(), "configs/" + ConfigKeys.version(config.service, config.version))
+    facts = {"window": f"{summary.window.start} → {summary.window.end}",
              "rows": f"{validation.rows_read} read, {validation.rows_quarantined} quarantined",
-             "status": summary["status"],
-             "published": ", ".join(f"{p['service']} v{p['version']}" for p in summary["published"]) or "nothing",
-             "expected savings": f"${summary['expected_savings_usd_per_day']:.2f}/day"}
+             "status": summary.status,
+             "published": ", ".join(f"{p.service} v{p.version}" for p in summary.published) or "nothing",
+             "expected savings": f"${summary.expected_savings_usd_per_day:.2f}/day"}
     tracker.log_text(run_id, markdown_report("llmopt run report", facts, evaluations), "report/report.md")
     ok = validation.valid.loc[validation.valid["status"] == "ok", ["model", "latency_ms"]]
     sample = ok.sample(n=min(len(ok), LATENCY_PLOT_ROWS), random_state=0) if len(ok) else ok
@@ -58,15 +59,15 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: dict, validation: V
     if budgets:
         images["spend_forecast.png"] = plot_spend_forecast(budgets)
     tracker.log_files(run_id, images, "report")
-    sections = {"Routing calls": summary["recommendations"], "Experiments": summary.get("experiments") or [],
-                "Reliability": summary.get("reliability") or [], "Budget": summary.get("budget") or [],
-                "Changes": summary["changes"],
+    sections = {"Routing calls": summary.recommendations, "Experiments": summary.experiments,
+                "Reliability": summary.reliability, "Budget": summary.budget,
+                "Changes": summary.to_dict()["changes"],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
     tracker.log_models(run_id, {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
                                 "completion_tokens": models.completion_tokens})
-    tracker.set_tags(run_id, {"llmopt.status": summary["status"],
-                              "llmopt.config_versions": ",".join(f"{p['service']}:v{p['version']}"
-                                                                  for p in summary["published"]) or "none"})
+    tracker.set_tags(run_id, {"llmopt.status": summary.status,
+                              "llmopt.config_versions": ",".join(f"{p.service}:v{p.version}"
+                                                                  for p in summary.published) or "none"})
 
 

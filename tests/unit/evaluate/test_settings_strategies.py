@@ -12,6 +12,7 @@ from llmopt.evaluate.max_tokens import decide_max_tokens, evaluate_max_tokens
 from llmopt.evaluate.prompt_caching import decide_caching, evaluate_caching, replay
 from llmopt.evaluate.reliability import decide_reliability, evaluate_reliability, retries_for
 from llmopt.prices import ModelPrice, PriceMap
+from llmopt.publish.build import successor_config
 from llmopt.settings import Guardrails, Policy
 
 T0 = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
@@ -49,7 +50,8 @@ def test_reliability_timeout_retries_and_no_fallback():
     [c] = decide_reliability([ev], {}, Policy(), NOW)
     assert c.to_settings == {"timeout_s": 24.0, "retries": 1, "fallbacks": []} and c.state == "approved"
     assert c.from_settings == {"timeout_s": None, "retries": 0, "fallbacks": []}
-    published = {"svc": {"model_settings": {"m": {"provider": "openai", **c.to_settings}}}}
+    published = {"svc": successor_config("svc", {"model_settings": {"m": {"provider": "openai", **c.to_settings}}},
+                                         {}, [], 1, NOW, {})}
     assert decide_reliability([ev], published, Policy(), NOW) == []       # already published: no change
 
 
