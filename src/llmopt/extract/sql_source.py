@@ -40,6 +40,7 @@ class SqlRequestLog:
         self._metadata = MetaData()
         self._requests = requests_table(table_name, self._metadata)
         self._quarantine = quarantine_table(quarantine_table_name, self._metadata)
+        self._tables_ready = False
 
     @property
     def requests(self):
@@ -47,8 +48,10 @@ class SqlRequestLog:
         return self._requests
 
     def ensure_tables(self) -> None:
-        """Create the request log and quarantine tables if they do not exist yet."""
-        self._metadata.create_all(self.engine, checkfirst=True)
+        """Create the request log and quarantine tables if they do not exist yet (checked once per instance)."""
+        if not self._tables_ready:
+            self._metadata.create_all(self.engine, checkfirst=True)
+            self._tables_ready = True
 
     def present_columns(self) -> list[str]:
         """Names of the columns the request log table has (empty if the table is missing)."""
