@@ -168,4 +168,4 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
         skipped.update({c.service: "dry run: nothing published" for c in configs})
         return PublishOutcome([], skipped, configs)
     return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir), tuple(settings.exports),
-                                  settings.contracts_dir), skipped, configs)
+                                  settings.contracts_dir, settings.gateway_providers), skipped, configs)

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     reserved_output_providers: list[str] = Field(default_factory=list)
     budget_history_days: int = Field(28, ge=2)
     exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
+    # per gateway, your provider name → the gateway's (adds to / overrides llmopt.publish.providers)
+    gateway_providers: dict[Literal["litellm", "portkey"], dict[str, str]] = Field(default_factory=dict)
     experiments: list[ExperimentDefinition] = Field(default_factory=list)
     experiments_file: Path | None = None
 

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.gateway import read_latest
+from llmopt.publish.providers import PORTKEY
+from tests.gateway import node_verifies, read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.cli import main as cli
 from llmopt.publish.service_config import check_config, load_schema
@@ -23,7 +24,9 @@ REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 
 def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings):
-    path, settings = write_settings(strategies=["routing", "reliability"], exports=["litellm", "portkey"])
+    # LiteLLM has no anyscale or lepton client: they go through its OpenAI-compatible one
+    path, settings = write_settings(strategies=["routing", "reliability"], exports=["litellm", "portkey"],
+                                    gateway_providers={"litellm": {"anyscale": "openai", "lepton": "openai"}})
     assert ingest_file(open_resources(settings), REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
 
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))
@@ -51,6 +54,11 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
     portkey = json.loads(store.read("llmperf/latest.portkey.json"))
     assert set(portkey) == set(config["routes"])
     assert cli(["--config", str(path), "configs", "export", "llmperf", "--format", "portkey"]) == 0
+    used = {t["provider"] for cfg in portkey.values() for t in cfg["targets"]}
+    assert "fireworks-ai" in used and used <= set(PORTKEY.values())         # Portkey's own provider slugs
+    # a gateway outside Python recomputes every version's content_sha256 (RFC 8785) and agrees
+    versions = sorted(Path(settings.config_store_uri.removeprefix("file://")).glob("llmperf/v??????.json"))
+    assert versions and all(v["ok"] for v in node_verifies(versions))
 
 
 @pytest.mark.parametrize("trace, fmt, task, by_hand", [

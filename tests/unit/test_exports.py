@@ -28,11 +28,13 @@ def test_litellm_router_config():
     by_alias = {}
     for m in body["model_list"]:
         by_alias.setdefault(m["model_name"], []).append(m["litellm_params"])
-    assert by_alias["support/classify_ticket"] == [{"model": "openai/gpt-4o-mini", "timeout": 4.0}]
-    assert by_alias["support/draft_reply"] == [{"model": "anthropic/claude-3-5-sonnet-20240620", "timeout": 12.5}]
+    assert by_alias["support/classify_ticket"] == [{"model": "openai/gpt-4o-mini", "timeout": 4.0, "num_retries": 0}]
+    assert by_alias["support/draft_reply"] == [{"model": "anthropic/claude-3-5-sonnet-20240620", "timeout": 12.5,
+                                                "num_retries": 2}]
     assert [p["weight"] for p in by_alias["support/summarize"]] == [0.8, 0.2]     # the running experiment
-    assert by_alias["openai/gpt-4o"] == [{"model": "openai/gpt-4o"}]               # the fallback deployment
-    assert body["router_settings"] == {"routing_strategy": "simple-shuffle", "num_retries": 2, "timeout": 12.5,
+    assert by_alias["openai/gpt-4o"] == [{"model": "openai/gpt-4o", "num_retries": 0}]   # the fallback deployment
+    # retries and timeouts are per deployment: no router-wide value reaches a deployment llmopt left alone
+    assert body["router_settings"] == {"routing_strategy": "simple-shuffle", "num_retries": 0,
                                        "fallbacks": [{"support/draft_reply": ["openai/gpt-4o"]}]}
     assert yaml.safe_load(render("litellm", CONFIG, CONTRACTS)) == body
 
@@ -40,7 +42,8 @@ def test_litellm_router_config():
 def test_portkey_configs_per_task():
     body = portkey_configs(CONFIG)
     assert body["classify_ticket"] == {"strategy": {"mode": "single"}, "targets": [
-        {"provider": "openai", "override_params": {"model": "gpt-4o-mini"}, "request_timeout": 4000}]}
+        {"provider": "openai", "override_params": {"model": "gpt-4o-mini"},
+         "retry": {"attempts": 0, "on_status_codes": [429, 500, 502, 503, 504]}, "request_timeout": 4000}]}
     draft = body["draft_reply"]
     assert draft["strategy"]["mode"] == "fallback" and 429 in draft["strategy"]["on_status_codes"]
     assert [t["override_params"]["model"] for t in draft["targets"]] == ["claude-3-5-sonnet-20240620", "gpt-4o"]
@@ -59,3 +62,32 @@ def test_a_malformed_export_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="summarize/strategy/mode"):
         check_export("portkey", {"summarize": {"strategy": {"mode": "round-robin"}, "targets": [{"provider": "x"}]}},
                      CONTRACTS)
+
+
+def test_every_portkey_target_satisfies_the_gateways_own_rule():
+    """Portkey 1.15.2 refuses a target without api_key, retry, request_timeout or cache (HTTP 400)."""
+    from llmopt.publish.exports import check_export
+
+    body = portkey_configs({"service": "s", "routes": {"t": {"model": "m", "provider": "openai"}}})
+    assert body["t"]["targets"][0]["retry"] == {"attempts": 0, "on_status_codes": [429, 500, 502, 503, 504]}
+    check_export("portkey", body, CONTRACTS)
+    bare = {"t": {"strategy": {"mode": "single"}, "targets": [{"provider": "openai", "override_params": {"model": "m"}}]}}
+    with pytest.raises(ValueError, match="t/targets/0"):
+        check_export("portkey", bare, CONTRACTS)
+
+
+def test_providers_are_named_in_each_gateways_vocabulary():
+    from llmopt.publish.providers import UnservableProvider
+
+    config = {"service": "s", "routes": {"a": {"model": "llama-v2-70b", "provider": "fireworks"},
+                                         "b": {"model": "together_ai/llama-2-70b", "provider": "together"},
+                                         "c": {"model": "llama2-70b", "provider": "lepton"}}}
+    portkey = portkey_configs(config)
+    assert [portkey[t]["targets"][0]["provider"] for t in "abc"] == ["fireworks-ai", "together-ai", "lepton"]
+    with pytest.raises(UnservableProvider, match="provider 'lepton' .* gateway_providers.litellm"):
+        litellm_router(config)
+    body = litellm_router(config, {"lepton": "openai"})
+    assert [m["litellm_params"]["model"] for m in body["model_list"]] == [
+        "fireworks_ai/llama-v2-70b", "together_ai/llama-2-70b", "openai/llama2-70b"]
+    providers = {"litellm": {"lepton": "openai"}}
+    assert yaml.safe_load(render("litellm", config, CONTRACTS, providers)) == body

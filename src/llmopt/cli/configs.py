@@ -59,7 +59,7 @@ def export_config(res: Resources, service: str, fmt: str, version: int | None = 
     """The gateway export (LiteLLM YAML or Portkey JSON) of a published version, checked against its schema."""
     from llmopt.publish.exports import render
 
-    return render(fmt, _read(res, service, version), res.settings.contracts_dir).decode()
+    return render(fmt, _read(res, service, version), res.settings.contracts_dir, res.settings.gateway_providers).decode()
 
 
 def cmd_configs(args: argparse.Namespace) -> int:

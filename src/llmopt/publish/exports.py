@@ -19,6 +19,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from llmopt.publish.providers import gateway_provider
+
 FORMATS = ("litellm", "portkey")
 RETRY_ON = [429, 500, 502, 503, 504]
 SUFFIX = {"litellm": "litellm.yaml", "portkey": "portkey.json"}
@@ -32,22 +34,24 @@ def _running(config: dict) -> dict[str, dict]:
     return {e["task_type"]: e for e in config.get("experiments", []) if e["status"] == "running"}
 
 
-def litellm_router(config: dict) -> dict:
-    """The LiteLLM router config of a native llmopt config."""
-    model_list, fallbacks, retries, timeouts = [], [], [0], []
+def litellm_router(config: dict, providers: dict[str, str] | None = None) -> dict:
+    """The LiteLLM router config of a native llmopt config (`providers`: overrides of the provider table)."""
+    model_list, fallbacks = [], []
     running = _running(config)
 
     def entry(alias: str, model: str, provider: str, weight: float | None = None, limit: int | None = None) -> dict:
         settings = _deployment(config, model)
-        params = {"model": f"{provider}/{model}"}
+        prefix = gateway_provider("litellm", provider, model, providers)
+        # a model id that already names LiteLLM's provider (together_ai/…) is not prefixed twice
+        params = {"model": model if model.startswith(f"{prefix}/") else f"{prefix}/{model}"}
         if limit:
             params["max_tokens"] = limit
         if settings.get("timeout_s"):
             params["timeout"] = settings["timeout_s"]
-            timeouts.append(settings["timeout_s"])
+        # per deployment: LiteLLM 1.106 prefers a deployment's num_retries to the router's (router.py)
+        params["num_retries"] = int(settings.get("retries") or 0)
         if weight is not None:
             params["weight"] = weight
-        retries.append(settings.get("retries", 0))
         return {"model_name": alias, "litellm_params": params}
 
     for task, route in sorted(config["routes"].items()):
@@ -74,25 +78,30 @@ def litellm_router(config: dict) -> dict:
         for f in settings["fallbacks"]:
             if not any(m["model_name"] == f"{f['provider']}/{f['model']}" for m in model_list):
                 model_list.append(entry(f"{f['provider']}/{f['model']}", f["model"], f["provider"]))
-    router = {"routing_strategy": "simple-shuffle", "num_retries": max(retries)}
-    if timeouts:
-        router["timeout"] = max(timeouts)
+    # no router-wide timeout: it would cover deployments llmopt left without one; num_retries 0 is only the
+    # fallback for deployments without their own (every deployment here has one)
+    router = {"routing_strategy": "simple-shuffle", "num_retries": 0}
     if fallbacks:
         router["fallbacks"] = fallbacks
     return {"model_list": model_list, "router_settings": router}
 
 
-def portkey_configs(config: dict) -> dict[str, dict]:
-    """task_type → the Portkey gateway config for that task's requests."""
+def portkey_configs(config: dict, providers: dict[str, str] | None = None) -> dict[str, dict]:
+    """task_type → the Portkey gateway config for that task's requests.
+
+    Every target carries `retry` (attempts 0 where llmopt set no retries): Portkey 1.15.2 refuses a target
+    that has neither `provider` and `api_key`, nor `retry`, `request_timeout` or `cache` (its configSchema),
+    and exports carry no credentials.
+    """
     running = _running(config)
 
     def target(model: str, provider: str, weight: float | None = None, limit: int | None = None) -> dict:
         settings = _deployment(config, model)
-        out = {"provider": provider, "override_params": {"model": model, **({"max_tokens": limit} if limit else {})}}
+        out = {"provider": gateway_provider("portkey", provider, model, providers),
+               "override_params": {"model": model, **({"max_tokens": limit} if limit else {})}}
         if weight is not None:
             out["weight"] = weight
-        if settings.get("retries"):
-            out["retry"] = {"attempts": settings["retries"], "on_status_codes": RETRY_ON}
+        out["retry"] = {"attempts": int(settings.get("retries") or 0), "on_status_codes": RETRY_ON}
         if settings.get("timeout_s"):
             out["request_timeout"] = int(settings["timeout_s"] * 1000)
         return out
@@ -122,11 +131,19 @@ def check_export(kind: str, body: dict, contracts_dir: Path) -> None:
         raise ValueError(f"{kind} export: {where}: {errors[0].message}")
 
 
-def render(kind: str, config: dict, contracts_dir: Path) -> bytes:
-    """The checked export of `config` as file bytes (YAML for LiteLLM, JSON for Portkey)."""
+def render(kind: str, config: dict, contracts_dir: Path, providers: dict[str, dict[str, str]] | None = None) -> bytes:
+    """The checked export of `config` as file bytes (YAML for LiteLLM, JSON for Portkey).
+
+    Args:
+        providers: per gateway, provider-name overrides (settings `gateway_providers`).
+
+    Raises:
+        UnservableProvider: a provider the gateway has no client for (nothing is exported).
+    """
     if kind not in FORMATS:
         raise ValueError(f"export format {kind!r}: expected one of {FORMATS}")
-    body = litellm_router(config) if kind == "litellm" else portkey_configs(config)
+    own = (providers or {}).get(kind)
+    body = litellm_router(config, own) if kind == "litellm" else portkey_configs(config, own)
     check_export(kind, body, contracts_dir)
     if kind == "litellm":
         return yaml.safe_dump(body, sort_keys=False).encode()

@@ -74,7 +74,8 @@ def current_routes(latest: dict[str, ServiceConfig | None]) -> dict[tuple[str, s
 
 
 def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, exports: tuple[str, ...] = (),
-            contracts_dir: Path | None = None) -> list[PublishedConfig]:
+            contracts_dir: Path | None = None,
+            gateway_providers: dict[str, dict[str, str]] | None = None) -> list[PublishedConfig]:
     """Check every config (and render its gateway exports) first, then write; `latest.json` last.
 
     Per service: `v<N>.json` and `v<N>.<export>` (never overwritten), then `latest.<export>`, then
@@ -83,7 +84,7 @@ def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, expo
     rendered = []
     for config in configs:
         check_config(config.to_dict(), schema)
-        rendered.append({kind: render(kind, config.to_dict(), contracts_dir) for kind in exports})
+        rendered.append({kind: render(kind, config.to_dict(), contracts_dir, gateway_providers) for kind in exports})
     published = []
     for config, files in zip(configs, rendered):
         service, version = config.service, config.version

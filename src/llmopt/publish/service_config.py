@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema
 
+from llmopt.publish.canonical import canonical_text
+
 SCHEMA_VERSION = "1.0"
 SCHEMA_FILE = "service_config.schema.json"
 
@@ -32,11 +34,12 @@ def json_safe(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(json_safe(value), sort_keys=True, separators=(",", ":")).encode()
+    """RFC 8785 (JCS) bytes of `value`, NaN and ±inf first replaced by null (see `llmopt.publish.canonical`)."""
+    return canonical_text(json_safe(value)).encode("utf-8")
 
 
 def content_sha256(config: dict) -> str:
-    """SHA-256 of the canonical JSON of the config without its own `content_sha256`."""
+    """SHA-256 of the RFC 8785 canonical JSON of the config without its own `content_sha256`."""
     return hashlib.sha256(canonical_json({k: v for k, v in config.items() if k != "content_sha256"})).hexdigest()
 
 
