@@ -19,11 +19,24 @@ LATENCY_PLOT_ROWS = 20_000
 
 
 def run_params(settings: Settings, window: Window, dry_run: bool) -> dict:
+    """Every setting that shapes the run's decisions and what it publishes."""
     return {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
             "dry_run": dry_run, "requests_table": settings.requests_table,
             "config_store_uri": settings.config_store_uri,
+            "strategies": list(settings.strategies), "exports": list(settings.exports),
+            "gateway_providers": settings.gateway_providers, "fit_sample_rows": settings.fit_sample_rows,
+            "reserved_output_providers": list(settings.reserved_output_providers),
+            "budget_history_days": settings.budget_history_days, "prices": str(settings.prices_path),
+            "experiments": [e.id for e in settings.experiments],
             "policy": settings.policy.model_dump(exclude={"services"}),
             "policy_services": settings.policy.model_dump()["services"]}
+
+
+def model_input_example(model, valid: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    """A few rows of what a grouped model reads (its group and feature columns), plain dtypes for MLflow."""
+    columns = [*model.group_columns, *model.feature_columns]
+    ok = valid.loc[valid["status"] == "ok", columns].head(rows)
+    return ok.astype({c: "float64" for c in model.feature_columns}).astype({c: object for c in model.group_columns})
 
 
 def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validation: ValidationOutcome,
@@ -64,8 +77,9 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
                 "Changes": summary.to_dict()["changes"],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
-    tracker.log_models(run_id, {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
-                                "completion_tokens": models.completion_tokens})
+    fitted = {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
+              "completion_tokens": models.completion_tokens}
+    tracker.log_models(run_id, fitted, {name: model_input_example(m, validation.valid) for name, m in fitted.items()})
     tracker.set_tags(run_id, {"llmopt.status": summary.status,
                               "llmopt.config_versions": ",".join(f"{p.service}:v{p.version}"
                                                                   for p in summary.published) or "none"})

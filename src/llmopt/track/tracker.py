@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 from llmopt.publish.service_config import json_safe
 
 MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "llmopt"]
+# MLflow 3 opens an experiment in its GenAI view unless told it holds classic ML runs
+EXPERIMENT_KIND, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
@@ -42,10 +44,13 @@ class MlflowTracker:
         found = self.client.get_experiment_by_name(experiment)
         if found is not None:
             self.experiment_id = found.experiment_id
+            if EXPERIMENT_KIND not in found.tags:           # a kind someone chose stays
+                self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, CLASSIC_ML)
         else:
             local = urlparse(tracking_uri).scheme not in ("http", "https", "databricks")
             location = Path(artifact_location).resolve().as_uri() if (artifact_location and local) else None
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=location,
+                                                               tags={EXPERIMENT_KIND: CLASSIC_ML})
 
     def start_run(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
@@ -83,8 +88,12 @@ class MlflowTracker:
                 (Path(tmp) / name).write_bytes(data)
             self.client.log_artifacts(run_id, tmp, artifact_path)
 
-    def log_models(self, run_id: str, models: dict[str, Any]) -> None:
-        """Log fitted scikit-learn estimators as MLflow models of this run."""
+    def log_models(self, run_id: str, models: dict[str, Any], examples: dict[str, Any] | None = None) -> None:
+        """Log fitted scikit-learn estimators as MLflow models of this run.
+
+        Args:
+            examples: per model, a few input rows; MLflow infers the model's signature from them.
+        """
         import logging
 
         import mlflow
@@ -96,7 +105,8 @@ class MlflowTracker:
         with mlflow.start_run(run_id=run_id):
             for name, model in models.items():
                 mlflow.sklearn.log_model(model, name=name, pip_requirements=MODEL_REQUIREMENTS,
-                                         serialization_format="cloudpickle")
+                                         serialization_format="cloudpickle",
+                                         input_example=(examples or {}).get(name))
 
     def end_run(self, run_id: str, succeeded: bool) -> None:
         self.client.set_terminated(run_id, status="FINISHED" if succeeded else "FAILED")

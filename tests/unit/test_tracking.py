@@ -1,0 +1,33 @@
+"""The MLflow record on a real local store: classic-ML experiment kind, decision settings as params, signatures."""
+
+import numpy as np
+import pandas as pd
+from mlflow.models import get_model_info
+
+from llmopt.domain import Window
+from llmopt.fit import fit_models
+from llmopt.extract.synthetic import generate_requests
+from llmopt.prices import PriceMap
+from llmopt.settings import BUNDLED_PRICES, Settings
+from llmopt.track.run_record import model_input_example, run_params
+from llmopt.track.tracker import CLASSIC_ML, EXPERIMENT_KIND, MlflowTracker
+
+
+def test_experiment_kind_params_and_model_signatures(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = MlflowTracker(uri, "exp", str(tmp_path / "art"))
+    assert tracker.client.get_experiment(tracker.experiment_id).tags[EXPERIMENT_KIND] == CLASSIC_ML
+    settings = Settings(strategies=["routing", "max_tokens"], exports=["portkey"], fit_sample_rows=5000)
+    window = Window.resolve(pd.Timestamp("2026-11-20T10:00Z").to_pydatetime())
+    run_id = tracker.start_run("r", run_params(settings, window, False), {})
+    params = tracker.client.get_run(run_id).data.params
+    assert (params["strategies"], params["exports"], params["fit_sample_rows"]) == (
+        '["routing", "max_tokens"]', '["portkey"]', "5000")
+    valid = generate_requests(3000, seed=2, end=window.end)
+    models = fit_models(valid, PriceMap.from_file(BUNDLED_PRICES), sample_rows=2000)
+    example = model_input_example(models.latency_p95, valid)
+    assert list(example.columns) == ["model", "prompt_tokens", "completion_tokens"] and len(example) == 5
+    tracker.log_models(run_id, {"latency_p95": models.latency_p95}, {"latency_p95": example})
+    info = get_model_info(f"runs:/{run_id}/latency_p95")
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == ["model", "prompt_tokens", "completion_tokens"]
+    assert np.isfinite(models.latency_p95.predict(example)).all()
