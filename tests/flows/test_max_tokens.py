@@ -34,6 +34,7 @@ def test_max_tokens_limits_are_published_with_their_expected_truncation(write_se
         entry = next(c for c in config["changes"] if c["strategy"] == "max_tokens"
                      and c["task_type"] == change["task_type"])
         assert entry["from"]["max_tokens"] == 1024 and entry["to"]["max_tokens"] == limit
+        assert change["change"] == f"max_tokens 1024 → {limit} on {change['to']}"      # the new limit, in words
         # openai bills reserved output here: (1024 − limit) × $10/M output tokens × requests per day
         assert change["expected_savings_usd_per_day"] == pytest.approx(
             (1024 - limit) * 1e-05 * len(traffic_hour[(traffic_hour["task_type"] == change["task_type"])

@@ -31,3 +31,23 @@ def test_experiment_kind_params_and_model_signatures(tmp_path):
     info = get_model_info(f"runs:/{run_id}/latency_p95")
     assert [c["name"] for c in info.signature.inputs.to_dict()] == ["model", "prompt_tokens", "completion_tokens"]
     assert np.isfinite(models.latency_p95.predict(example)).all()
+
+
+def test_changes_are_described_by_the_setting_they_move():
+    from llmopt.domain import Change
+    from llmopt.track.summary import describe_change
+
+    def change(strategy, old=None, new=None, to="gpt-4o"):
+        return Change("s", "t", strategy, "gpt-4o", "openai", to, "openai", 0.0, {}, "approved", "x", "now",
+                      from_settings=old, to_settings=new)
+
+    assert describe_change(change("max_tokens", {"max_tokens": 1024}, {"max_tokens": 960})) == \
+        "max_tokens 1024 → 960 on gpt-4o"
+    assert describe_change(change("reliability", {"timeout_s": None, "retries": 0, "fallbacks": []},
+                                  {"timeout_s": 24.0, "retries": 1,
+                                   "fallbacks": [{"model": "m", "provider": "groq"}]})) == \
+        "openai/gpt-4o: timeout unset → 24 s, retries 0 → 1, fallbacks none → groq/m"
+    assert describe_change(change("prompt_caching", {"prompt_caching": None},
+                                  {"prompt_caching": {"enabled": True, "ttl_s": 300.0}})) == \
+        "prompt caching on for gpt-4o (TTL 300 s)"
+    assert describe_change(change("routing", to="gpt-4o-mini")) == "model gpt-4o → gpt-4o-mini"

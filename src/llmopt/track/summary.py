@@ -31,12 +31,40 @@ class WindowRange(_Summary):
     end: str
 
 
+def _seconds(value) -> str:
+    return "unset" if value is None else f"{value:g} s"
+
+
+def _targets(fallbacks) -> str:
+    return ", ".join(f"{f['provider']}/{f['model']}" for f in fallbacks or []) or "none"
+
+
+def describe_change(c: Change) -> str:
+    """What a change does, in the words of the setting it moves (not just its model)."""
+    old, new = c.from_settings or {}, c.to_settings or {}
+    if c.strategy == Strategy.MAX_TOKENS:
+        return f"max_tokens {old.get('max_tokens') or 'unset'} → {new['max_tokens']} on {c.to_model}"
+    if c.strategy == Strategy.PROMPT_CACHING:
+        return f"prompt caching on for {c.to_model} (TTL {new['prompt_caching']['ttl_s']:g} s)"
+    if c.strategy == Strategy.RELIABILITY:
+        parts = [f"timeout {_seconds(old.get('timeout_s'))} → {_seconds(new.get('timeout_s'))}",
+                 f"retries {old.get('retries', 0)} → {new.get('retries', 0)}",
+                 f"fallbacks {_targets(old.get('fallbacks'))} → {_targets(new.get('fallbacks'))}"]
+        return f"{c.to_provider}/{c.to_model}: " + ", ".join(parts)
+    if c.strategy == Strategy.CASCADE:
+        rule = new["cascade"]
+        return (f"cascade: {c.to_model} first, escalate to {rule['escalate_to']['model']} below confidence "
+                f"{rule['min_confidence']:g}")
+    return f"model {c.from_model} → {c.to_model}"
+
+
 class ChangeRow(_Summary):
     """One change of the run as people read it."""
 
     service: str
     task_type: str
     strategy: Strategy
+    change: str
     from_model: str = Field(alias="from")
     to_model: str = Field(alias="to")
     expected_savings_usd_per_day: float
@@ -45,7 +73,8 @@ class ChangeRow(_Summary):
 
     @classmethod
     def of(cls, c: Change) -> ChangeRow:
-        return cls(service=c.service, task_type=c.task_type, strategy=c.strategy, from_model=c.from_model,
+        return cls(service=c.service, task_type=c.task_type, strategy=c.strategy, change=describe_change(c),
+                   from_model=c.from_model,
                    to_model=c.to_model, expected_savings_usd_per_day=round(c.expected_savings_usd_per_day, 2),
                    state=c.state, decided_by=c.decided_by)
 
@@ -147,7 +176,7 @@ def format_summary(summary: RunSummary) -> str:
     for r in summary.reliability:
         lines.append(f"reliability   {r['service']} {r['provider']}/{r['model']}: {r['verdict']}")
     for c in summary.changes:
-        lines.append(f"change        {c.service}/{c.task_type} {c.from_model} → {c.to_model} "
+        lines.append(f"change        {c.service}/{c.task_type} [{c.strategy}] {c.change} "
                      f"(${c.expected_savings_usd_per_day}/day): {c.state} by {c.decided_by}")
     for p in summary.published:
         lines.append(f"published     {p.service} v{p.version} at {p.location}")
