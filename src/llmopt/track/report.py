@@ -60,12 +60,17 @@ def markdown_report(title: str, facts: dict[str, str], evaluations: list[Routing
                  "quality_diff_low": _pct(c.quality_difference.low) if c.quality_difference else "",
                  "error_rate_upper": round(c.error_rate.high, 4),
                  "p95_ms": round(c.predicted_latency_p95_ms) if math.isfinite(c.predicted_latency_p95_ms) else None,
-                 "cost_usd_per_day": round(c.predicted_cost_usd_per_day, 2),
+                 "cost_usd_per_day": _money(c.predicted_cost_usd_per_day),
                  "blocked_by": "; ".join(c.blocked_by) or ("eligible" if c.eligible else "")}
                 for c in (ev.current, *ev.candidates)]
         out.append(markdown_table(rows))
     out.append("\nPlots: `cost_vs_quality.png` (one panel per task) and `latency_by_model.png`.\n")
     return "\n".join(out)
+
+
+def _money(x: float) -> float | str:
+    # a priced model can still lack a cost prediction: too few successful rows for its completion-length model
+    return round(x, 2) if math.isfinite(x) else "no prediction (too few rows)"
 
 
 def _png(fig) -> bytes:
@@ -94,7 +99,9 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
                 best = quality
         if len(frontier) > 1:
             ax.step(*zip(*frontier), where="post", color="tab:purple", alpha=0.5, lw=1, label="Pareto frontier")
-        for c in (ev.current, *ev.candidates):
+        shown = sorted((c for c in (ev.current, *ev.candidates) if math.isfinite(c.predicted_cost_usd_per_day)),
+                       key=lambda c: c.quality.estimate)
+        for i, c in enumerate(shown):
             colour = ("tab:blue" if c.model == ev.current_model else
                       "tab:green" if ev.recommended and c.model == ev.recommended.model else
                       "tab:olive" if c.eligible else "lightgrey")
@@ -104,17 +111,22 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
                             fmt="o", color=colour, capsize=3)
             else:
                 ax.plot(c.predicted_cost_usd_per_day, q.estimate, "o", color=colour)
+            # neighbours in quality get labels on alternate sides, so close points do not print over each other
             ax.annotate(c.model, (c.predicted_cost_usd_per_day, q.estimate), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+                        xytext=(5, 4) if i % 2 == 0 else (-5, -9), ha="left" if i % 2 == 0 else "right",
+                        textcoords="offset points")
         ax.set_title(f"{ev.service}/{ev.task_type}", fontsize=9)
-        ax.set_xlabel("predicted cost, USD/day", fontsize=8)
+        ax.set_xlabel("predicted cost, USD/day (log)", fontsize=8)
         ax.set_ylabel("mean quality", fontsize=8)
-        ax.set_xscale("symlog")
+        if shown and min(c.predicted_cost_usd_per_day for c in shown) > 0:
+            ax.set_xscale("log")        # log ticks always show, even for one decade
+        ax.margins(x=0.25, y=0.15)
     for ax in list(axes.flat)[len(evaluations):]:
         ax.axis("off")
-    fig.suptitle("Cost vs quality (blue: current, green: recommended, olive: eligible, grey: blocked; "
-                 "purple: cost–quality frontier)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.suptitle("Cost vs quality per task — blue: current, green: recommended, olive: eligible, grey: blocked; "
+                 "purple: cost–quality frontier;\nbars: confidence interval of mean quality at the policy's "
+                 "confidence (none: no scored requests)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     data = _png(fig)
     plt.close(fig)
     return data

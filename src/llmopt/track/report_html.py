@@ -13,6 +13,11 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:12px}th,td{border:1
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}code{background:#f6f6f6;padding:0 3px}"""
 
 
+IMAGE_TITLES = {"cost_vs_quality.png": "Cost vs quality per task",
+                "latency_by_model.png": "Latency by model (successful requests)",
+                "spend_forecast.png": "Spend per service: history and next-24-hour forecast"}
+
+
 def pareto_models(ev: RoutingEvaluation) -> set[str]:
     """Models no other model beats on cost (lower), quality (higher) and p95 latency (lower) at once."""
     pts = [(c.model, c.predicted_cost_usd_per_day, c.quality.estimate,
@@ -46,7 +51,8 @@ def evidence_rows(ev: RoutingEvaluation) -> list[dict]:
                 "pareto": "yes" if c.model in frontier else "", "scored": c.scored_requests,
                 "quality": round(c.quality.estimate, 4), "error_rate_upper": round(c.error_rate.high, 4),
                 "p95_ms": round(c.predicted_latency_p95_ms) if math.isfinite(c.predicted_latency_p95_ms) else None,
-                "cost_usd_per_day": round(c.predicted_cost_usd_per_day, 2),
+                "cost_usd_per_day": round(c.predicted_cost_usd_per_day, 2) if math.isfinite(c.predicted_cost_usd_per_day)
+                else "no prediction (too few rows)",
                 "blocked_by": "; ".join(c.blocked_by)}
 
     return [row(c) for c in (ev.current, *ev.candidates)]
@@ -62,7 +68,8 @@ def html_report(title: str, facts: dict[str, str], sections: dict[str, list[dict
     for name, rows in sections.items():
         parts.append(f"<h2>{html.escape(name)}</h2>{table_html(rows)}")
     for name, png in images.items():
-        parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' "
+        title = IMAGE_TITLES.get(name, name.rsplit(".", 1)[0].replace("_", " ").capitalize())
+        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
                      f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     parts.append("<h2>Evidence per task (pareto: not beaten on cost, quality and p95 at once)</h2>")
     for ev in evaluations:
