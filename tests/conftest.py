@@ -74,7 +74,15 @@ def s3_endpoint():
     stop()
 
 
-SERVER_FIXTURES = {"postgres_url", "s3_endpoint", "prefect_harness"}
+@pytest.fixture(scope="session")
+def litellm_python(tmp_path_factory):
+    """The python of a venv with LiteLLM's real client (installed from PyPI once per session)."""
+    from tests.gateway import make_litellm_venv
+
+    return make_litellm_venv(tmp_path_factory.mktemp("litellm"))
+
+
+SERVER_FIXTURES = {"postgres_url", "s3_endpoint", "prefect_harness", "litellm_python"}
 
 
 def pytest_collection_modifyitems(items):

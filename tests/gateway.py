@@ -1,6 +1,11 @@
-"""What a gateway does with the config store: read `<service>/latest.json` as plain JSON (no llmopt code)."""
+"""What gateways do with llmopt's output, outside llmopt: read latest.json as plain JSON, check its hash in Node,
+route a LiteLLM export through LiteLLM's real Router."""
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 
 def read_latest(store, service: str) -> dict | None:
@@ -8,14 +13,11 @@ def read_latest(store, service: str) -> dict | None:
     return None if raw is None else json.loads(raw)
 
 
-NODE_SCRIPT = __import__("pathlib").Path(__file__).parent / "js" / "verify_config_hash.mjs"
+NODE_SCRIPT = Path(__file__).parent / "js" / "verify_config_hash.mjs"
 
 
 def node(*args: str) -> str:
     """Run the hash check under Node (`.ci/run` installs nodejs); a missing Node fails the test, never skips."""
-    import shutil
-    import subprocess
-
     exe = shutil.which("node")
     assert exe, "node not found: apt-get install nodejs (the hash must verify outside Python)"
     return subprocess.run([exe, str(NODE_SCRIPT), *args], check=True, capture_output=True, text=True).stdout
@@ -24,3 +26,24 @@ def node(*args: str) -> str:
 def node_verifies(paths) -> list[dict]:
     """Node's verdict on each published config file's content_sha256."""
     return [json.loads(line) for line in node(*map(str, paths)).splitlines()]
+
+
+LITELLM = "litellm==1.106.0"     # 1.106.1+ need a certifi newer than the registry has; its pins clash with ours
+LITELLM_PROBE = Path(__file__).parent / "gateways" / "litellm_probe.py"
+
+
+def make_litellm_venv(root: Path) -> Path:
+    """A venv with LiteLLM from PyPI; returns its python."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", LITELLM],
+                   check=True, capture_output=True, text=True, timeout=900)
+    return venv / "bin" / "python"
+
+
+def probe_litellm(python, body: dict, tmp_path, client_max_tokens: int | None = None) -> dict:
+    """Per alias, what LiteLLM's real Router hands to litellm.completion for this export (mock responses)."""
+    export = tmp_path / "litellm-export.json"
+    export.write_text(json.dumps(body))
+    args = [str(python), str(LITELLM_PROBE), str(export)] + ([str(client_max_tokens)] if client_max_tokens else [])
+    return json.loads(subprocess.run(args, check=True, capture_output=True, text=True, timeout=300).stdout)

@@ -1,8 +1,13 @@
 """The max_tokens strategy through the flow: limits published on the routes, never beside a route change."""
 
-import pytest
+import json
+from pathlib import Path
 
-from tests.gateway import read_latest
+import pytest
+import yaml
+
+from llmopt.publish.exports import check_export
+from tests.gateway import node_verifies, probe_litellm, read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.publish.service_config import check_config, load_schema
 from llmopt.publish.publishing import latest_config
@@ -12,8 +17,10 @@ from tests.conftest import WINDOW_END, WINDOW_START
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def test_max_tokens_limits_are_published_with_their_expected_truncation(write_settings, traffic_hour):
-    path, settings = write_settings(strategies=["routing", "max_tokens"], reserved_output_providers=["openai"])
+def test_max_tokens_limits_are_published_with_their_expected_truncation(write_settings, traffic_hour, litellm_python,
+                                                                       tmp_path):
+    path, settings = write_settings(strategies=["routing", "reliability", "max_tokens"],
+                                    reserved_output_providers=["openai"], exports=["litellm", "portkey"])
     open_resources(settings).request_log.append(traffic_hour)
     frame = traffic_hour[traffic_hour["status"] == "ok"]
 
@@ -39,3 +46,16 @@ def test_max_tokens_limits_are_published_with_their_expected_truncation(write_se
         assert change["expected_savings_usd_per_day"] == pytest.approx(
             (1024 - limit) * 1e-05 * len(traffic_hour[(traffic_hour["task_type"] == change["task_type"])
                                                       & (traffic_hour["model"] == change["to"])]) * 24, abs=0.01)
+
+    # the published exports, before the real gateways: LiteLLM's Router routes every alias with the limit on it;
+    # the Portkey configs pass the schema that agrees with Portkey 1.15.2's recorded verdicts
+    for service in {c["service"] for c in summary["changes"]}:
+        body = yaml.safe_load(store.read(f"{service}/latest.litellm.yaml"))
+        sent = probe_litellm(litellm_python, body, tmp_path)
+        assert set(sent) == {m["model_name"] for m in body["model_list"]} and all(s["answer"] == "ok" for s in sent.values())
+        config = read_latest(store, service)
+        for task, route in config["routes"].items():
+            assert sent[f"{service}/{task}"]["max_tokens"] == route.get("max_tokens")
+        check_export("portkey", json.loads(store.read(f"{service}/latest.portkey.json")), settings.contracts_dir)
+    versions = sorted(Path(settings.config_store_uri.removeprefix("file://")).glob("*/v??????.json"))
+    assert versions and all(v["ok"] for v in node_verifies(versions))

@@ -10,7 +10,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from llmopt.publish.providers import PORTKEY
-from tests.gateway import node_verifies, read_latest
+from tests.gateway import node_verifies, probe_litellm, read_latest
 from llmopt.flows.hourly_optimization import hourly_optimization
 from llmopt.cli import main as cli
 from llmopt.publish.service_config import check_config, load_schema
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 
-def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings):
+def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings, litellm_python, tmp_path):
     # LiteLLM has no anyscale or lepton client: they go through its OpenAI-compatible one
-    path, settings = write_settings(strategies=["routing", "reliability"], exports=["litellm", "portkey"],
+    path, settings = write_settings(strategies=["routing", "reliability", "max_tokens"], exports=["litellm", "portkey"],
                                     gateway_providers={"litellm": {"anyscale": "openai", "lepton": "openai"}})
     assert ingest_file(open_resources(settings), REAL / "llmperf_leaderboard_requests.csv", "llmperf", WINDOW_END)["rows_written"] == 2845
 
@@ -57,6 +57,11 @@ def test_llmperf_rate_limited_and_failing_providers_get_fallbacks(write_settings
     used = {t["provider"] for cfg in portkey.values() for t in cfg["targets"]}
     assert "fireworks-ai" in used and used <= set(PORTKEY.values())         # Portkey's own provider slugs
     # a gateway outside Python recomputes every version's content_sha256 (RFC 8785) and agrees
+    # LiteLLM's real Router routes every alias of the export (mock answers), each deployment with its own retries
+    sent = probe_litellm(litellm_python, litellm, tmp_path)
+    assert set(sent) == {m["model_name"] for m in litellm["model_list"]} and all(s["answer"] == "ok" for s in sent.values())
+    for deployment in litellm["model_list"]:
+        assert sent[deployment["model_name"]]["num_retries"] == deployment["litellm_params"]["num_retries"]
     versions = sorted(Path(settings.config_store_uri.removeprefix("file://")).glob("llmperf/v??????.json"))
     assert versions and all(v["ok"] for v in node_verifies(versions))
 

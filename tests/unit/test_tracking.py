@@ -51,3 +51,15 @@ def test_changes_are_described_by_the_setting_they_move():
                                   {"prompt_caching": {"enabled": True, "ttl_s": 300.0}})) == \
         "prompt caching on for gpt-4o (TTL 300 s)"
     assert describe_change(change("routing", to="gpt-4o-mini")) == "model gpt-4o → gpt-4o-mini"
+
+
+def test_change_rows_carry_their_evidence_in_one_line():
+    from llmopt.domain import Change
+    from llmopt.track.summary import ChangeRow
+
+    evidence = {"expected_truncation": {"estimate": 0.003, "low": 0.002, "high": 0.0045}, "completion_p99": 871.4,
+                "ok_requests": 5210}
+    row = ChangeRow.of(Change("s", "t", "max_tokens", "m", "openai", "m", "openai", 1.5, evidence, "approved", "x",
+                              "now", from_settings={"max_tokens": 1024}, to_settings={"max_tokens": 960}))
+    assert row.evidence == "expected truncation 0.30% [0.20%, 0.45%]; completion p99 871 tokens over 5210 successful requests"
+    assert row.to_dict()["change"] == "max_tokens 1024 → 960 on m"

@@ -24,6 +24,9 @@ from llmopt.publish.providers import gateway_provider
 FORMATS = ("litellm", "portkey")
 RETRY_ON = [429, 500, 502, 503, 504]
 SUFFIX = {"litellm": "litellm.yaml", "portkey": "portkey.json"}
+LITELLM_NOTE = ("# llmopt export for LiteLLM's Router. num_retries and timeout are per deployment (no router-wide value).\n"
+                "# A deployment's max_tokens is only a default: a request that sends its own max_tokens overrides it,\n"
+                "# so LiteLLM cannot enforce the limit (Portkey's override_params does).\n")
 
 
 def _deployment(config: dict, model: str) -> dict:
@@ -146,5 +149,5 @@ def render(kind: str, config: dict, contracts_dir: Path, providers: dict[str, di
     body = litellm_router(config, own) if kind == "litellm" else portkey_configs(config, own)
     check_export(kind, body, contracts_dir)
     if kind == "litellm":
-        return yaml.safe_dump(body, sort_keys=False).encode()
+        return (LITELLM_NOTE + yaml.safe_dump(body, sort_keys=False)).encode()
     return json.dumps(body, indent=2).encode()

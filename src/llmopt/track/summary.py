@@ -58,6 +58,41 @@ def describe_change(c: Change) -> str:
     return f"model {c.from_model} → {c.to_model}"
 
 
+def _interval(i: dict | None, pct: bool = True) -> str:
+    if not i:
+        return "n/a"
+    f = (lambda x: f"{x:.2%}") if pct else (lambda x: f"{x:+.4f}")
+    return f"{f(i['estimate'])} [{f(i['low'])}, {f(i['high'])}]"
+
+
+def describe_evidence(c: Change) -> str:
+    """The evidence a reviewer checks first, in one line (the full evidence is in the config and MLflow)."""
+    e = c.evidence or {}
+    try:
+        if c.strategy == Strategy.MAX_TOKENS:
+            return (f"expected truncation {_interval(e.get('expected_truncation'))}; completion p99 "
+                    f"{e['completion_p99']:.0f} tokens over {e['ok_requests']} successful requests")
+        if c.strategy == Strategy.RELIABILITY:
+            return (f"failure rate {_interval(e.get('failure_rate'))}, p99 latency {e['latency_p99_ms']:.0f} ms "
+                    f"over {e['requests']} requests")
+        if c.strategy == Strategy.PROMPT_CACHING:
+            return (f"{e['cacheable_share']:.0%} of prompt tokens cacheable; "
+                    f"{e['requests_with_hit']['estimate']:.0%} of requests hit")
+        if c.strategy == Strategy.CASCADE:
+            low, high = e["quality_difference"][1], e["quality_difference"][2]
+            return (f"quality difference [{low:+.4f}, {high:+.4f}] on {e['pairs']} paired answers, "
+                    f"escalates {e['escalation_rate']:.0%}")
+        if c.strategy == Strategy.ROUTING:
+            rec, cur = e["recommended"], e["current"]
+            return (f"quality difference {_interval(rec.get('quality_difference'), pct=False)}, scored "
+                    f"{cur['scored_requests']}/{rec['scored_requests']}, error rate ≤ {rec['error_rate']['high']:.2%}")
+        if c.strategy == Strategy.EXPERIMENT:
+            return f"experiment {e.get('experiment_id')}: {e.get('label') or e.get('call')}"
+    except (KeyError, TypeError):
+        pass
+    return e.get("reason") or ""
+
+
 class ChangeRow(_Summary):
     """One change of the run as people read it."""
 
@@ -65,6 +100,7 @@ class ChangeRow(_Summary):
     task_type: str
     strategy: Strategy
     change: str
+    evidence: str = ""
     from_model: str = Field(alias="from")
     to_model: str = Field(alias="to")
     expected_savings_usd_per_day: float
@@ -74,6 +110,7 @@ class ChangeRow(_Summary):
     @classmethod
     def of(cls, c: Change) -> ChangeRow:
         return cls(service=c.service, task_type=c.task_type, strategy=c.strategy, change=describe_change(c),
+                   evidence=describe_evidence(c),
                    from_model=c.from_model,
                    to_model=c.to_model, expected_savings_usd_per_day=round(c.expected_savings_usd_per_day, 2),
                    state=c.state, decided_by=c.decided_by)
