@@ -52,7 +52,7 @@ def show_recommendations(summary: RunSummary) -> None:
     if summary.recommendations:
         create_table_artifact(key="routing-recommendations", table=summary.recommendations,
                               description=f"Routing calls for {summary.window.start}")
-    body = ("```\n" + format_summary(summary) + "\n```\n\n" + markdown_table(summary.to_dict()["changes"])
+    body = ("```\n" + format_summary(summary) + "\n```\n\n" + markdown_table([c.to_dict() for c in summary.changes])
             + f"\n\nReport with plots: MLflow run `{summary.mlflow_run_id}`, artifact `report/report.html`.\n")
     create_markdown_artifact(key="optimization-summary", markdown=body, description=f"MLflow run {summary.mlflow_run_id}")
 

@@ -131,8 +131,8 @@ def decide_changes(res: Resources, routing: list[RoutingEvaluation], calls: list
     inputs = DecisionInputs(res.settings, latest, {(ev.service, ev.task_type): ev.current_model for ev in routing}, now)
     by_name = {Strategy.ROUTING: routing, Strategy.EXPERIMENT: calls,
                **{e.strategy: e.evaluations for e in evaluations}}
-    proposals = [(strategy(name), strategy(name).decide(list(found), inputs)) for name, found in by_name.items()]
-    return combine(proposals)
+    specs = {name: strategy(name) for name in by_name}
+    return combine([(specs[name], specs[name].decide(list(found), inputs)) for name, found in by_name.items()])
 
 
 def input_fingerprints(res: Resources, window: Window, models: FittedModels | None) -> dict[str, str]:

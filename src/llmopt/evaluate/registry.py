@@ -114,7 +114,8 @@ def strategy(name: str) -> StrategySpec:
     Raises:
         KeyError: no strategy has that name.
     """
-    found = strategies().get(str(name))
+    _load()
+    found = _REGISTRY.get(str(name))
     if found is None:
         raise KeyError(f"strategy {name!r} is not registered (known: {sorted(_REGISTRY)})")
     return found

@@ -83,8 +83,9 @@ def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, expo
     """
     rendered = []
     for config in configs:
-        check_config(config.to_dict(), schema)
-        rendered.append({kind: render(kind, config.to_dict(), contracts_dir, gateway_providers) for kind in exports})
+        body = config.to_dict()
+        check_config(body, schema)
+        rendered.append({kind: render(kind, body, contracts_dir, gateway_providers) for kind in exports})
     published = []
     for config, files in zip(configs, rendered):
         service, version = config.service, config.version

@@ -19,8 +19,11 @@ def publish_routes(res: Resources, service: str, routes: dict, entries: list[dic
     A service without a published config gets its first version, holding only these routes.
     """
     store = res.config_store
-    latest = latest_config(store, service)
-    previous = base if base else (latest.to_dict() if latest else None)   # base: the latest with edited model_settings
+    if base:                       # the latest config as the caller already read it (with edited model_settings)
+        previous = base
+    else:
+        latest = latest_config(store, service)
+        previous = latest.to_dict() if latest else None
     version = max(published_versions(store, service), default=0) + 1
     config = successor_config(service, previous, routes, entries, version, datetime.now(timezone.utc), lineage_ids)
     return publish(store, [config], load_schema(res.settings.contracts_dir), tuple(res.settings.exports),
@@ -63,7 +66,7 @@ def rollback(res: Resources, service: str, to_version: int | None, reason: str, 
                for task, route in sorted(restored.items()) if latest["routes"].get(task) != route]
     if not entries:
         raise DecisionStateError(f"service {service!r}: v{latest['version']} already has the routes of v{target}")
-    published = publish_routes(res, service, {**latest["routes"], **restored}, entries, {})
+    published = publish_routes(res, service, {**latest["routes"], **restored}, entries, {}, latest)
     if decision is not None:
         res.decision_store.transition(decision.id, DecisionState.ROLLED_BACK, actor, reason, published.version)
     return published

@@ -74,7 +74,7 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
     tracker.log_files(run_id, images, "report")
     sections = {"Routing calls": summary.recommendations, "Experiments": summary.experiments,
                 "Reliability": summary.reliability, "Budget": summary.budget,
-                "Changes": summary.to_dict()["changes"],
+                "Changes": [c.to_dict() for c in summary.changes],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
     fitted = {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from llmopt.domain import Change, Strategy
+from llmopt.settings import BUILTIN_STRATEGIES
 from llmopt.evaluate.registry import Scope, apply_change, combine, optional_strategy_names, strategies, strategy
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=timezone.utc).isoformat()
@@ -23,6 +24,7 @@ def test_every_strategy_is_registered_with_its_scope_and_monitoring():
         "rollback": (Scope.ROUTE, False), "reliability": (Scope.MODEL_SETTINGS, False),
         "max_tokens": (Scope.ROUTE_SETTINGS, False), "prompt_caching": (Scope.ROUTE_SETTINGS, False)}
     assert optional_strategy_names() == ["cascade", "max_tokens", "prompt_caching", "reliability", "routing"]
+    assert set(optional_strategy_names()) == BUILTIN_STRATEGIES      # the settings' fast path names the same ones
     with pytest.raises(KeyError, match="not registered"):
         strategy("teleport")
 
