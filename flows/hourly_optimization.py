@@ -1,4 +1,4 @@
-"""The `hourly-optimization` flow: extract → validate → fit → evaluate → experiments → decide → publish → track."""
+"""The `hourly-optimization` flow: roll up the lookback (partition tasks) → pool → fit → evaluate → decide → publish → track."""
 
 from datetime import datetime
 from typing import Literal
@@ -12,19 +12,21 @@ from llmopt.tasks.decisions import mark_published, record_decisions, wait_for_re
 from llmopt.tasks.evaluate import (evaluate_routing, evaluate_strategy, forecast_budgets, read_published_configs,
                                    strategies_to_evaluate)
 from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
-from llmopt.tasks.extract import extract_window
 from llmopt.tasks.fit import fit_models
 from llmopt.tasks.publish import publish_configs
+from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, pool_evidence, rollup_partition
 from llmopt.tasks.settings import load_settings, resolve_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
-from llmopt.tasks.validate import validate_requests
 
 
 @flow(name="hourly-optimization", log_prints=True)
 def hourly_optimization(start: datetime | None = None, end: datetime | None = None, dry_run: bool = False,
                         approval: Literal["auto", "manual"] | None = None,
                         approval_timeout_minutes: float | None = None, config_file: str | None = None) -> dict:
-    """Optimize routing and call experiments on one window (default: the last complete hour); publish approved configs.
+    """Optimize on the evidence of the lookback up to the window (default: the last complete hour); publish approved configs.
+
+    Each partition of the lookback without a stored rollup (always the window's own) is read, validated and
+    reduced in its own task run (on the flow's task runner: threads, or a Dask cluster); the rollups are pooled.
 
     Args:
         start: window start (UTC); default the start of the last complete hour.
@@ -42,17 +44,20 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
     ids = {"prefect_flow_run_id": flow_run.get_id()}
     ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"])
     try:
-        frame = extract_window(settings, window)
-        if frame.empty:
+        pool = plan_lookback(settings, window)
+        for wave in partition_waves(pool, settings.partition_concurrency):
+            futures = [rollup_partition.submit(settings, partition, fingerprint) for partition, fingerprint in wave]
+            keep_rollups(settings, pool, [f.result() for f in futures])
+        evidence = pool_evidence(settings, pool)
+        if evidence.empty:
             summary = no_traffic_summary(window, ids)
             finish_tracking(settings, ids["mlflow_run_id"], True, summary)
             show_recommendations(summary)
             return summary.to_dict()
-        validation = validate_requests(settings, window, frame)
-        models = fit_models(settings, validation.valid)
+        models = fit_models(settings, evidence)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
-        evaluations = evaluate_routing(settings, window, validation.valid, models, latest)
-        strategy_evaluations = [evaluate_strategy(settings, name, window, validation.valid, evaluations, latest)
+        evaluations = evaluate_routing(settings, window, evidence, models, latest)
+        strategy_evaluations = [evaluate_strategy(settings, name, window, evidence, evaluations, latest)
                                 for name in strategies_to_evaluate(settings)]
         calls = analyze_experiments(settings, window, latest)
         changes = decide_changes(settings, evaluations, calls, latest, strategy_evaluations)
@@ -62,9 +67,9 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         outcome = publish_configs(settings, window, evaluations, changes, models, latest, ids, dry_run, calls)
         mark_published(settings, changes, outcome.published)
         budgets = forecast_budgets(settings, window, changes)
-        summary = build_summary(window, validation, models, evaluations, changes, outcome, ids, dry_run, calls,
+        summary = build_summary(window, evidence, models, evaluations, changes, outcome, ids, dry_run, calls,
                                 strategy_evaluations, budgets)
-        record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, validation, models, evaluations, outcome,
+        record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, evidence, models, evaluations, outcome,
                              budgets)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
         show_recommendations(summary)

@@ -1,6 +1,5 @@
 """Read the published routes and evaluate every enabled strategy on the window."""
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -12,6 +11,7 @@ from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.fit import FittedModels
 from llmopt.pipeline import StrategyEvaluations
 from llmopt.resources import open_resources
+from llmopt.rollup.pool import PooledEvidence
 from llmopt.settings import Settings
 
 
@@ -23,18 +23,18 @@ def read_published_configs(settings: Settings, services: list[str]) -> LatestCon
 
 
 @task(name="evaluate-routing", retries=0, timeout_seconds=900, cache_policy=NO_CACHE)
-def evaluate_routing(settings: Settings, window: Window, valid: pd.DataFrame, models: FittedModels,
+def evaluate_routing(settings: Settings, window: Window, evidence: PooledEvidence, models: FittedModels,
                      latest: LatestConfigs) -> list[RoutingEvaluation]:
     """Per (service, task_type): keep, or recommend the cheapest candidate that passes every guardrail."""
-    return pipeline.evaluate(open_resources(settings), window, valid, models, latest)
+    return pipeline.evaluate(open_resources(settings), window, evidence, models, latest)
 
 
 @task(name="evaluate-strategy", retries=0, timeout_seconds=900, cache_policy=NO_CACHE,
       task_run_name="evaluate-{name}")
-def evaluate_strategy(settings: Settings, name: str, window: Window, valid: pd.DataFrame,
+def evaluate_strategy(settings: Settings, name: str, window: Window, evidence: PooledEvidence,
                       routing: list[RoutingEvaluation], latest: LatestConfigs) -> StrategyEvaluations:
-    """One enabled strategy (reliability, max_tokens, prompt_caching, cascade, …) on the window."""
-    return pipeline.evaluate_strategy(open_resources(settings), name, window, valid, routing, latest)
+    """One enabled strategy (reliability, max_tokens, prompt_caching, cascade, …) on the pooled sample."""
+    return pipeline.evaluate_strategy(open_resources(settings), name, window, evidence, routing, latest)
 
 
 def strategies_to_evaluate(settings: Settings) -> list[str]:

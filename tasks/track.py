@@ -4,7 +4,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.validate.contract import ValidationOutcome
+from llmopt.rollup.pool import PooledEvidence
 from llmopt.fit import FittedModels
 from llmopt.domain import Window
 from llmopt.publish.publishing import PublishOutcome
@@ -27,7 +27,7 @@ def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_fl
 
 
 @task(name="record-run", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
-def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, validation: ValidationOutcome,
+def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, validation: PooledEvidence,
                          models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                          budgets: list = ()) -> None:
     """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""

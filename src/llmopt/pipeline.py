@@ -1,4 +1,4 @@
-"""The steps of one optimization run over Resources: extract → validate → fit → evaluate → decide → publish.
+"""The steps of one optimization run over Resources after the lookback is pooled: fit → evaluate → decide → publish.
 
 Tasks in `tasks/` wrap these one to one; each takes the run's Resources (built once from Settings).
 """
@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-
-import pandas as pd
 
 from llmopt.publish.config_model import LatestConfigs
 from llmopt.domain import Change, Strategy, Window
@@ -21,14 +18,13 @@ from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, combine, 
 from llmopt.evaluate.routing import RoutingEvaluation, evaluate_routing
 from llmopt.experiments.analysis import ExperimentCall
 from llmopt.experiments.running import analyze_running, experiments_block, running_experiments
-from llmopt.extract.schema import ROUTING_COLUMNS
 from llmopt.extract.sql_statistics import read_hourly_spend
 from llmopt.fit import FittedModels, fit_models
 from llmopt.publish.build import build_configs
 from llmopt.publish.publishing import PublishOutcome, current_routes, latest_config, publish, published_versions
 from llmopt.publish.service_config import load_schema
 from llmopt.resources import Resources
-from llmopt.validate.contract import ContractBreach, RequestContract, ValidationOutcome
+from llmopt.rollup.pool import PooledEvidence
 
 
 @dataclass(frozen=True)
@@ -39,33 +35,9 @@ class StrategyEvaluations:
     evaluations: list
 
 
-def extract(res: Resources, window: Window, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Read the window's rows from the request log: routing columns, plus what the enabled strategies need."""
-    log = res.request_log
-    wanted = [c for name in res.settings.strategies for c in strategy(name).columns]
-    present = set(log.present_columns()) if wanted else set()
-    columns = list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present]
-    return log.extract_window(window.start, window.end, columns, progress)
-
-
-def validate(res: Resources, window: Window, frame: pd.DataFrame) -> ValidationOutcome:
-    """Check the window against the contract and store its rejected rows in the quarantine table.
-
-    The quarantine is written before a bad-row-share breach is raised, so the reasons can be read.
-    """
-    contract = RequestContract(res.settings.contracts_dir)
-    try:
-        outcome = contract.validate(frame, ROUTING_COLUMNS, res.prices, res.settings.policy.max_bad_row_share)
-    except ContractBreach as breach:
-        if breach.rejected is not None:
-            res.request_log.replace_quarantine(window.label, breach.rejected)
-        raise
-    res.request_log.replace_quarantine(window.label, outcome.rejected)
-    return outcome
-
-
-def fit(res: Resources, valid: pd.DataFrame) -> FittedModels:
-    return fit_models(valid, res.prices, sample_rows=res.settings.fit_sample_rows)
+def fit(res: Resources, evidence: PooledEvidence) -> FittedModels:
+    """Fit the models on the lookback's pooled sample; the cells are the pooled exact statistics."""
+    return fit_models(evidence.sample, res.prices, sample_rows=res.settings.fit_sample_rows, cells=evidence.cells)
 
 
 def latest_configs(res: Resources, services: list[str]) -> LatestConfigs:
@@ -74,14 +46,16 @@ def latest_configs(res: Resources, services: list[str]) -> LatestConfigs:
     return {svc: latest_config(res.config_store, svc) for svc in names}
 
 
-def evaluate(res: Resources, window: Window, valid: pd.DataFrame, models: FittedModels,
+def evaluate(res: Resources, window: Window, evidence: PooledEvidence, models: FittedModels,
              latest: LatestConfigs) -> list[RoutingEvaluation]:
-    """Evaluate routing for every (service, task_type), starting from the published routes.
+    """Evaluate routing for every (service, task_type) on the pooled evidence, starting from the published routes.
 
     A task with a running experiment is held: the experiment owns its route until it concludes.
     """
     settings = res.settings
-    evaluations = evaluate_routing(valid, models, res.prices, settings.policy, current_routes(latest), window.hours)
+    evaluations = evaluate_routing(evidence.sample, models, res.prices, settings.policy, current_routes(latest),
+                                   evidence.lookback_hours or window.hours)
+    evaluations = [replace(ev, pooled=evidence.describe(ev.service, ev.task_type)) for ev in evaluations]
     if Strategy.ROUTING not in settings.strategies:
         evaluations = [replace(ev, recommended=None, verdict="keep: the routing strategy is off") for ev in evaluations]
     forever = datetime.max.replace(tzinfo=timezone.utc)
@@ -90,11 +64,12 @@ def evaluate(res: Resources, window: Window, valid: pd.DataFrame, models: Fitted
             if (ev.service, ev.task_type) in held else ev for ev in evaluations]
 
 
-def evaluate_strategy(res: Resources, name: str, window: Window, valid: pd.DataFrame,
+def evaluate_strategy(res: Resources, name: str, window: Window, evidence: PooledEvidence,
                       routing: list[RoutingEvaluation], latest: LatestConfigs) -> StrategyEvaluations:
-    """Evaluate one enabled strategy (other than routing) on the window."""
+    """Evaluate one enabled strategy (other than routing) on the lookback's pooled sample."""
     spec = strategy(name)
-    inputs = EvaluationInputs(res.settings, res.prices, window, valid, routing, latest)
+    inputs = EvaluationInputs(res.settings, res.prices, window, evidence.sample, routing, latest,
+                              sample_hours=evidence.sample_hours)
     return StrategyEvaluations(spec.name, spec.evaluate(inputs) if spec.evaluate else [])
 
 
@@ -132,7 +107,12 @@ def decide_changes(res: Resources, routing: list[RoutingEvaluation], calls: list
     by_name = {Strategy.ROUTING: routing, Strategy.EXPERIMENT: calls,
                **{e.strategy: e.evaluations for e in evaluations}}
     specs = {name: strategy(name) for name in by_name}
-    return combine([(specs[name], specs[name].decide(list(found), inputs)) for name, found in by_name.items()])
+    changes = combine([(specs[name], specs[name].decide(list(found), inputs)) for name, found in by_name.items()])
+    pooled = {(ev.service, ev.task_type): ev.pooled for ev in routing}
+    for change in changes:      # every change states the hours and rows its evidence pooled
+        if change.evidence is not None and pooled.get((change.service, change.task_type)):
+            change.evidence.setdefault("pooled", pooled[(change.service, change.task_type)])
+    return changes
 
 
 def input_fingerprints(res: Resources, window: Window, models: FittedModels | None) -> dict[str, str]:
@@ -145,9 +125,11 @@ def input_fingerprints(res: Resources, window: Window, models: FittedModels | No
     if models is None:
         return out
     for service, cells in models.cells.groupby("service", sort=True):
+        cells = cells.drop(columns=["latency_sketch"], errors="ignore")
+        numbers = cells.select_dtypes("number").columns
         payload = {"window": [window.start.isoformat(), window.end.isoformat()],
                    "guardrails": res.settings.policy.for_service(service).model_dump(),
-                   "cells": cells.round(9).astype(str).to_dict("records")}
+                   "cells": cells.assign(**{c: cells[c].round(9) for c in numbers}).astype(str).to_dict("records")}
         out[service] = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     return out
 

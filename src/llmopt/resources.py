@@ -36,6 +36,22 @@ class Resources:
         return SqlRequestLog(s.database_url, s.requests_table, s.quarantine_table, engine=self.engine)
 
     @cached_property
+    def request_source(self):
+        """Where requests are read from: the files at `requests_path` when set, else the SQL request log."""
+        s = self.settings
+        if s.requests_path:
+            from llmopt.extract.lake_source import LakeRequestLog
+
+            return LakeRequestLog(s.requests_path, s.requests_format, s.s3_endpoint_url)
+        return self.request_log
+
+    @cached_property
+    def rollup_store(self):
+        from llmopt.rollup.store import RollupStore
+
+        return RollupStore(self.settings.rollups_dir, self.settings.s3_endpoint_url)
+
+    @cached_property
     def config_store(self) -> ConfigStore:
         return open_config_store(self.settings.config_store_uri, self.settings.s3_endpoint_url)
 

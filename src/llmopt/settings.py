@@ -40,6 +40,7 @@ class GuardrailOverrides(BaseModel):
     reliability_min_requests: int | None = Field(None, ge=10)
     truncation_target: float | None = Field(None, gt=0, lt=0.5)
     budget_usd_per_day: float | None = Field(None, gt=0)
+    lookback_hours: int | None = Field(None, ge=1, le=24 * 31)
 
 
 class Guardrails(BaseModel):
@@ -60,11 +61,16 @@ class Guardrails(BaseModel):
     reliability_min_requests: int = Field(100, ge=10)
     truncation_target: float = Field(0.005, gt=0, lt=0.5)
     budget_usd_per_day: float | None = Field(None, gt=0)
+    # evidence pooled over this many hours up to the window's end (the hourly rollups of the lookback)
+    lookback_hours: int = Field(24, ge=1, le=24 * 31)
 
 
 class Policy(Guardrails):
     """Guardrails for every service, per-service overrides, the bad-row limit and the approval wait."""
 
+    # drift guard: the last `drift_recent_hours` of the lookback against the rest, two-sided test at `drift_alpha`
+    drift_recent_hours: int = Field(3, ge=1)
+    drift_alpha: float = Field(0.001, gt=0, lt=0.5)
     max_bad_row_share: float = Field(0.05, ge=0, le=1)
     approval_timeout_minutes: float = Field(0, ge=0)
     monitor_hours: float = Field(24, gt=0)
@@ -87,6 +93,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///.llmopt/requests.db"
+    # Parquet or CSV request logs (file, folder, glob or hive layout date=…/hour=…; local or s3://): read instead
+    # of `requests_table` when set; the quarantine and decision tables stay in `database_url`.
+    requests_path: str | None = None
+    requests_format: Literal["auto", "parquet", "csv"] = "auto"
     requests_table: str = "llm_requests"
     quarantine_table: str = "llm_requests_quarantine"
     config_store_uri: str = "file://.llmopt/configs"
@@ -98,6 +108,14 @@ class Settings(BaseSettings):
     contracts_dir: Path = BUNDLED_CONTRACTS
     schedule_cron: str = "5 * * * *"
     fit_sample_rows: int = Field(20_000, ge=1_000)
+    # The engine: partitions of `partition_minutes` reduced to rollups kept in `rollups_dir` (local or s3://)
+    rollups_dir: str = ".llmopt/rollups"
+    partition_minutes: int = Field(60, ge=5, le=60)
+    rollup_sample_rows: int = Field(20_000, ge=100)      # uniform sample per partition, for the fits and strategies
+    pooled_sample_rows: int = Field(400_000, ge=1_000)   # bound of the lookback's pooled sample
+    partition_concurrency: int = Field(2, ge=1)          # partitions in flight at once (memory ∝ this × partition)
+    dask_scheduler_address: str | None = None            # e.g. tcp://scheduler:8786: partitions run on that cluster
+    dask_workers: int = Field(0, ge=0)                   # > 0: a local Dask cluster with this many workers
     policy: Policy = Field(default_factory=Policy)
     strategies: list[str] = Field(default_factory=lambda: ["routing"])
     reserved_output_providers: list[str] = Field(default_factory=list)

@@ -9,7 +9,8 @@ from prefect.logging import disable_run_logger
 from llmopt.cli import main
 from llmopt.domain import Window
 from llmopt.resources import open_resources
-from llmopt.tasks.extract import extract_window
+from llmopt.rollup.partition import Partition
+from llmopt.tasks.rollup import rollup_partition
 from tests.conftest import WINDOW_END, WINDOW_START
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -68,12 +69,14 @@ def test_generate_then_ingest_csv_twice_is_harmless(write_settings, tmp_path, ca
         assert result["quarantine_reasons"] == {"completion_tokens < 0": 1}
 
 
-def test_extract_task_reads_only_the_window(write_settings, traffic_hour):
+def test_partition_task_reads_only_its_slice(write_settings, traffic_hour):
     _, settings = write_settings()
     spread = traffic_hour.iloc[::120]                 # 1,000 rows across the hour
     open_resources(settings).request_log.append(spread)
     half = WINDOW_START + (WINDOW_END - WINDOW_START) / 2
     with disable_run_logger():
-        frame = extract_window.fn(settings, Window.resolve(WINDOW_START, half))
+        rollup = rollup_partition.fn(settings, Partition(WINDOW_START, half), "digest")
     inside = spread.loc[spread["ts"] < half, "request_id"]
-    assert 400 < len(inside) < 600 and sorted(frame["request_id"]) == sorted(inside)
+    assert 400 < len(inside) < 600 and rollup.rows_read == len(inside)
+    assert sorted(rollup.sample["request_id"]) == sorted(inside)       # under the sample bound: every row
+    assert rollup.cells["requests"].sum() == len(inside)

@@ -154,7 +154,7 @@ def _evaluate(inputs: EvaluationInputs) -> list[CascadeEvaluation]:
         return []
     frame = valid[valid["prompt_id"].notna() & (valid["status"] == "ok")]
     current = {(ev.service, ev.task_type): (ev.current_model, ev.current.provider) for ev in inputs.routing}
-    return evaluate_cascades(frame, current, inputs.settings.policy, inputs.prices, inputs.window.hours)
+    return evaluate_cascades(frame, current, inputs.settings.policy, inputs.prices, inputs.hours)
 
 
 # a full switch, when safe, beats a cascade: routing and experiments decide first

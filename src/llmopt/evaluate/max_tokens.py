@@ -115,6 +115,6 @@ def _decide(evaluations: list[MaxTokensEvaluation], inputs: DecisionInputs) -> l
 STRATEGY = register(StrategySpec(
     Strategy.MAX_TOKENS, Scope.ROUTE_SETTINGS, precedence=30,
     guardrails=("truncation_target", "min_samples", "min_savings_usd_per_day"),
-    evaluate=lambda i: evaluate_max_tokens(i.valid, i.settings.policy, i.prices, i.window.hours,
+    evaluate=lambda i: evaluate_max_tokens(i.valid, i.settings.policy, i.prices, i.hours,
                                            i.settings.reserved_output_providers),
     decide=_decide))

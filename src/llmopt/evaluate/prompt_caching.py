@@ -119,7 +119,7 @@ def decide_caching(evaluations: list[CachingEvaluation], serving: dict[tuple[str
 def _evaluate(inputs: EvaluationInputs) -> list[CachingEvaluation]:
     if "prefix_hashes" not in inputs.valid.columns:
         return []
-    return evaluate_caching(inputs.valid, inputs.settings.policy, inputs.prices, inputs.window.hours)
+    return evaluate_caching(inputs.valid, inputs.settings.policy, inputs.prices, inputs.hours)
 
 
 STRATEGY = register(StrategySpec(

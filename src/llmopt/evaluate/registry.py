@@ -43,6 +43,12 @@ class EvaluationInputs:
     valid: pd.DataFrame
     routing: Sequence[Any] = ()               # RoutingEvaluation per task: current model and provider
     latest: LatestConfigs = field(default_factory=dict)
+    sample_hours: float | None = None         # hours of traffic `valid` stands for, when it is a pooled sample
+
+    @property
+    def hours(self) -> float:
+        """The hours of traffic in `valid`: per-day figures are (sum over valid) × 24 / hours."""
+        return self.sample_hours or self.window.hours
 
 
 @dataclass(frozen=True)

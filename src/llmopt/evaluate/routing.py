@@ -56,6 +56,7 @@ class RoutingEvaluation:
     candidates: tuple[ModelEvidence, ...] = field(default_factory=tuple)
     recommended: ModelEvidence | None = None
     verdict: str = ""
+    pooled: str = ""                    # the hours and rows the evidence pooled, and any drift met
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,6 +131,8 @@ def evaluate_task(service: str, task_type: str, cells: pd.DataFrame, traffic: pd
         current_model: the model in the latest published config, or None to take the
             model that served most of the window's traffic.
     """
+    if "hours" in cells:               # pooled evidence: the hours this task's cells cover
+        window_hours = float(cells["hours"].max())
     source = "published config"
     if current_model is None or current_model not in set(cells["model"]):
         source = "window traffic"
@@ -183,7 +186,7 @@ def evaluate_routing(valid: pd.DataFrame, models: FittedModels, prices: PriceMap
     results = []
     traffic_by_task = valid.groupby(["service", "task_type"], sort=True).indices
     for (service, task_type), cells in models.cells.groupby(["service", "task_type"], sort=True):
-        traffic = valid.iloc[traffic_by_task[(service, task_type)]]
+        traffic = valid.iloc[traffic_by_task.get((service, task_type), [])]
         results.append(evaluate_task(service, task_type, cells, traffic,
                                      current_routes.get((service, task_type)), window_hours, models,
                                      prices, policy.for_service(service)))
@@ -220,7 +223,7 @@ def decide_routing(evaluations: list[RoutingEvaluation], policy: Policy, now: da
             expected_savings_usd_per_day=rec.expected_savings_usd_per_day,
             evidence={"current": asdict(ev.current), "recommended": asdict(rec),
                       "guardrails": rules.model_dump(), "task_requests": ev.task_requests,
-                      "window_hours": ev.window_hours},
+                      "window_hours": ev.window_hours, "pooled": ev.pooled},
             state="approved" if auto else "pending",
             decided_by="policy:auto" if auto else why,
             decided_at=now.isoformat()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -82,6 +83,27 @@ class SqlRequestLog:
         with self.engine.connect() as conn:
             value = conn.execute(select(func.max(self._requests.c.ts))).scalar_one()
         return None if value is None else _utc(pd.Timestamp(value).to_pydatetime())
+
+    def fingerprints(self, windows: list[tuple[datetime, datetime]]) -> list[str]:
+        """Per window, a digest of its rows computed in the database: count, ts range and column sums.
+
+        A late row, a deleted row or an edited latency, token count or score changes its window's digest.
+        """
+        if not self.present_columns():
+            return ["no table"] * len(windows)
+        c = {name: column(name) for name in ("ts", "latency_ms", "prompt_tokens", "completion_tokens", "quality_score")}
+        digest = [func.count(), func.min(c["ts"]), func.max(c["ts"]), func.sum(c["latency_ms"]),
+                  func.sum(c["prompt_tokens"]), func.sum(c["completion_tokens"]), func.sum(c["quality_score"])]
+        out = []
+        with self.engine.connect() as conn:
+            for start, end in windows:
+                row = conn.execute(self._window_query(["request_id"], start, end).with_only_columns(*digest)).one()
+                out.append(hashlib.sha256(repr(tuple(row)).encode()).hexdigest())
+        return out
+
+    def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
+        """The rows of one partition (see `extract_window`)."""
+        return self.extract_window(start, end, columns)
 
     def extract_window(self, start: datetime, end: datetime, columns: Iterable[str],
                        progress: Callable[[int], None] | None = None) -> pd.DataFrame:

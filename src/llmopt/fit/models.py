@@ -85,9 +85,10 @@ def _split(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_models(valid: pd.DataFrame, prices: PriceMap, sample_rows: int = 20_000,
-               seed: int = 0) -> FittedModels:
+               seed: int = 0, cells: pd.DataFrame | None = None) -> FittedModels:
     """Fit all models on the valid rows of a window.
 
+    `cells`: pooled per-cell statistics (default: those of `valid`).
     Latency and completion models use successful requests only (failed ones carry no answer),
     at most `sample_rows` per group, with a random 20% hold-out for the recorded scores.
     """
@@ -117,4 +118,4 @@ def fit_models(valid: pd.DataFrame, prices: PriceMap, sample_rows: int = 20_000,
         if mc.any():
             scores["completion_tokens_mae"] = float(mean_absolute_error(comp[mc], predc[mc]))
         scores["holdout_rows"] = float(len(te))
-    return FittedModels(p50, p95, completion, cell_statistics(valid, prices), scores)
+    return FittedModels(p50, p95, completion, cell_statistics(valid, prices) if cells is None else cells, scores)

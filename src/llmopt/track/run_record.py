@@ -13,7 +13,7 @@ from llmopt.track.report import markdown_report, plot_cost_vs_quality, plot_late
 from llmopt.track.report_html import html_report
 from llmopt.track.summary import RunSummary
 from llmopt.track.tracker import MlflowTracker
-from llmopt.validate.contract import ValidationOutcome
+from llmopt.rollup.pool import PooledEvidence
 
 LATENCY_PLOT_ROWS = 20_000
 
@@ -39,12 +39,14 @@ def model_input_example(model, valid: pd.DataFrame, rows: int = 5) -> pd.DataFra
     return ok.astype({c: "float64" for c in model.feature_columns}).astype({c: object for c in model.group_columns})
 
 
-def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validation: ValidationOutcome,
+def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validation: PooledEvidence,
                models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                budgets: list | None = None) -> None:
     """Log metrics, the recommendations, validation results, configs, report, plots and models."""
     metrics = {"rows_read": validation.rows_read, "rows_quarantined": validation.rows_quarantined,
-               "bad_row_share": validation.bad_row_share,
+               "bad_row_share": validation.bad_row_share, "rows_pooled": validation.rows_pooled,
+               "lookback_hours": validation.lookback_hours, "partitions_read": validation.partitions - validation.reused,
+               "partitions_reused": validation.reused, "drift_findings": len(validation.drift),
                "recommendations": sum(1 for e in evaluations if e.recommended),
                "changes_approved": sum(1 for c in summary.changes if c.state == ChangeState.APPROVED),
                "changes_pending": sum(1 for c in summary.changes if c.state == ChangeState.PENDING),
@@ -61,6 +63,8 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
         tracker.log_json(run_id, config.to_dict(), "configs/" + ConfigKeys.version(config.service, config.version))
     facts = {"window": f"{summary.window.start} → {summary.window.end}",
              "rows": f"{validation.rows_read} read, {validation.rows_quarantined} quarantined",
+             "pooled": f"{validation.rows_pooled:,} requests over {validation.lookback_hours:g} h "
+                       f"({validation.partitions} partitions, {validation.reused} rollups reused)",
              "status": summary.status,
              "published": ", ".join(f"{p.service} v{p.version}" for p in summary.published) or "nothing",
              "expected savings": f"${summary.expected_savings_usd_per_day:.2f}/day"}

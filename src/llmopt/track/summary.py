@@ -14,7 +14,7 @@ from llmopt.experiments.reporting import call_rows
 from llmopt.fit import FittedModels
 from llmopt.publish.publishing import PublishedConfig, PublishOutcome
 from llmopt.track.report import recommendation_rows
-from llmopt.validate.contract import ValidationOutcome
+from llmopt.rollup.pool import PooledEvidence
 
 RunStatus = Literal["published", "dry run", "pending approval", "no change", "no traffic"]
 
@@ -85,7 +85,8 @@ def describe_evidence(c: Change) -> str:
         if c.strategy == Strategy.ROUTING:
             rec, cur = e["recommended"], e["current"]
             return (f"quality difference {_interval(rec.get('quality_difference'), pct=False)}, scored "
-                    f"{cur['scored_requests']}/{rec['scored_requests']}, error rate ≤ {rec['error_rate']['high']:.2%}")
+                    f"{cur['scored_requests']}/{rec['scored_requests']}, error rate ≤ {rec['error_rate']['high']:.2%}"
+                    + (f"; {e['pooled']}" if e.get("pooled") else ""))
         if c.strategy == Strategy.EXPERIMENT:
             return f"experiment {e.get('experiment_id')}: {e.get('label') or e.get('call')}"
     except (KeyError, TypeError):
@@ -124,6 +125,7 @@ class RunSummary(_Summary):
     rows_read: int
     rows_quarantined: int
     message: str | None = None
+    lookback: dict[str, Any] = Field(default_factory=dict)   # hours, partitions, rollups reused, rows pooled, drift
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
     fit_scores: dict[str, float] = Field(default_factory=dict)
     recommendations: list[dict[str, Any]] = Field(default_factory=list)
@@ -161,7 +163,7 @@ def run_status(changes: list[Change], outcome: PublishOutcome, dry_run: bool) ->
     return "no change"
 
 
-def build_summary(window: Window, validation: ValidationOutcome, models: FittedModels,
+def build_summary(window: Window, validation: PooledEvidence, models: FittedModels,
                   evaluations: list[RoutingEvaluation], changes: list[Change], outcome: PublishOutcome,
                   ids: dict[str, str | None], dry_run: bool, calls: list[ExperimentCall] = (),
                   strategy_evaluations: list = (), budgets: list = ()) -> RunSummary:
@@ -172,6 +174,9 @@ def build_summary(window: Window, validation: ValidationOutcome, models: FittedM
         window=WindowRange(start=window.start.isoformat(), end=window.end.isoformat()),
         rows_read=validation.rows_read, rows_quarantined=validation.rows_quarantined,
         quarantine_reasons=validation.reasons or {}, fit_scores=models.scores,
+        lookback={"hours": validation.lookback_hours, "partitions": validation.partitions,
+                  "rollups_reused": validation.reused, "rows_pooled": validation.rows_pooled,
+                  "sample_rows": len(validation.sample), "drift": [str(d) for d in validation.drift]},
         recommendations=recommendation_rows(evaluations), experiments=call_rows(list(calls)),
         reliability=[{"service": r.service, "provider": r.provider, "model": r.model, "requests": r.requests,
                       "failure_rate": round(r.failure_rate.estimate, 4),
@@ -196,6 +201,11 @@ def format_summary(summary: RunSummary) -> str:
     lines = [f"window        {w.start} → {w.end}",
              f"status        {summary.status}" + (f": {summary.message}" if summary.message else ""),
              f"rows          {summary.rows_read} read, {summary.rows_quarantined} quarantined"]
+    if summary.lookback:
+        lb = summary.lookback
+        lines.append(f"lookback      {lb['rows_pooled']:,} requests pooled over {lb['hours']:g} h "
+                     f"({lb['partitions']} partitions, {lb['rollups_reused']} rollups reused)")
+        lines += [f"                {d}" for d in lb.get("drift", [])]
     for reason, n in summary.quarantine_reasons.items():
         lines.append(f"                quarantined ×{n}: {reason}")
     if summary.recommendations:

@@ -1,0 +1,142 @@
+"""The metrics source for request logs kept as Parquet or CSV files, on local disk or in S3.
+
+Read with pyarrow datasets: the same library reads a file, a folder, a glob and a hive layout
+(`date=YYYY-MM-DD/hour=HH/…`), locally and from S3 (its S3 client is built in, so nothing is downloaded
+at run time, which DuckDB's httpfs extension would need), prunes hive partitions and Parquet row groups
+with the window's filter and reads only the columns asked for, one partition at a time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as ds
+from pyarrow import fs as pafs
+from sqlalchemy import String
+
+from llmopt.domain import utc
+from llmopt.extract.filesystems import open_filesystem
+from llmopt.extract.schema import OPTIONAL_COLUMNS, REQUEST_COLUMNS
+
+HIVE_FIELDS = pa.schema([("date", pa.string()), ("hour", pa.string())])
+SOURCE_FILE = "source_file"          # the file a row came from, kept with a quarantined row
+
+
+class LakeRequestLog:
+    """Reads windows of a request log stored as Parquet or CSV files.
+
+    Args:
+        path: a file, a folder, a glob (`logs/*.parquet`) or `s3://bucket/prefix` (globs allowed there too).
+        file_format: `parquet`, `csv` or `auto` (from the file names).
+        s3_endpoint_url: for S3-compatible stores.
+    """
+
+    def __init__(self, path: str, file_format: str = "auto", s3_endpoint_url: str | None = None):
+        self.path = path
+        self.filesystem, self._root = open_filesystem(path, s3_endpoint_url)
+        self._format = file_format
+
+    def _files(self) -> tuple[str, list[pafs.FileInfo]]:
+        """The base folder and every data file under `path` (listed again on each call: new files arrive)."""
+        pattern = self._root
+        glob_at = min([i for i in (pattern.find("*"), pattern.find("?"), pattern.find("[")) if i >= 0],
+                      default=-1)
+        base = pattern if glob_at < 0 else pattern[:glob_at].rpartition("/")[0]
+        info = self.filesystem.get_file_info(base)
+        if info.type == pafs.FileType.File:
+            return info.path.rpartition("/")[0], [info]
+        if info.type == pafs.FileType.NotFound:
+            raise FileNotFoundError(f"requests_path: nothing at {self.path}")
+        found = self.filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
+        files = [f for f in found if f.type == pafs.FileType.File and not f.base_name.startswith((".", "_"))
+                 and (glob_at < 0 or fnmatch.fnmatch(f.path, pattern))]
+        return base, sorted(files, key=lambda f: f.path)
+
+    def _file_format(self, files: list[pafs.FileInfo]):
+        kind = self._format
+        if kind == "auto":
+            kind = "csv" if all(".csv" in f.base_name for f in files) else "parquet"
+        if kind == "parquet":
+            return ds.ParquetFileFormat()
+        # CSV carries no types: give every contract column its type, so files agree; ts is parsed by the contract
+        columns = {**REQUEST_COLUMNS, **OPTIONAL_COLUMNS}
+        types = {c: pa.string() if t is String or c == "ts" else pa.float64() for c, t in columns.items()}
+        return ds.CsvFileFormat(convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True))
+
+    def _dataset(self) -> ds.Dataset | None:
+        base, files = self._files()
+        if not files:
+            return None
+        return ds.dataset([f.path for f in files], filesystem=self.filesystem, format=self._file_format(files),
+                          partitioning=ds.partitioning(HIVE_FIELDS, flavor="hive"), partition_base_dir=base)
+
+    def present_columns(self) -> list[str]:
+        """The request-log columns the files have (empty if there are none)."""
+        dataset = self._dataset()
+        return [] if dataset is None else [n for n in dataset.schema.names if n not in HIVE_FIELDS.names]
+
+    def fingerprints(self, windows: list[tuple[datetime, datetime]]) -> list[str]:
+        """Per window, a SHA-256 of the files that may hold its rows (path, size, modification time).
+
+        In a hive layout that is the window's own `date=…/hour=…` folders, so a late file invalidates
+        exactly the hours it lands in; in a flat layout any changed file changes every window's fingerprint.
+        """
+        dataset = self._dataset()
+        if dataset is None:
+            return ["no files"] * len(windows)
+        out = []
+        for start, end in windows:
+            paths = sorted(f.path for f in dataset.get_fragments(filter=_hive_filter(start, end)))
+            infos = self.filesystem.get_file_info(paths) if paths else []
+            text = "\n".join(f"{i.path} {i.size} {i.mtime_ns}" for i in infos)
+            out.append(hashlib.sha256(text.encode()).hexdigest())
+        return out
+
+    def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
+        """Rows with `start <= ts < end`: only `columns` the files have, plus the file each row came from."""
+        dataset = self._dataset()
+        if dataset is None:
+            return pd.DataFrame()
+        present = set(dataset.schema.names)
+        wanted = [c for c in columns if c in present]
+        if not wanted:
+            return pd.DataFrame()
+        where = _hive_filter(start, end)
+        ts_type = dataset.schema.field("ts").type if "ts" in present else None
+        typed_ts = ts_type is not None and pa.types.is_timestamp(ts_type)
+        if typed_ts:       # pushed down: Parquet row groups outside the window are skipped
+            where = where & (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
+        projection = {c: ds.field(c) for c in wanted} | {SOURCE_FILE: ds.field("__filename")}
+        frame = dataset.to_table(columns=projection, filter=where).to_pandas()
+        if typed_ts or "ts" not in frame:
+            return frame
+        ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")
+        inside = (ts >= pd.Timestamp(utc(start))) & (ts < pd.Timestamp(utc(end)))
+        # an unreadable ts stays with the hour whose hive folder holds it, for the contract to quarantine
+        hive = frame[SOURCE_FILE].str.contains("hour=", regex=False)
+        return frame[inside | (ts.isna() & hive)].reset_index(drop=True)
+
+
+def _ts_scalar(value: datetime, ts_type: pa.DataType) -> pa.Scalar:
+    value = utc(value)
+    return pa.scalar(value if ts_type.tz else value.replace(tzinfo=None), type=ts_type)
+
+
+def _hive_filter(start: datetime, end: datetime) -> ds.Expression:
+    """Files outside a hive layout, or in the `date=…/hour=…` folders of the hours [start, end) touches."""
+    start, end = utc(start), utc(end)
+    hours: dict[str, set[str]] = {}
+    at = start.replace(minute=0, second=0, microsecond=0)
+    while at < end:
+        hours.setdefault(at.strftime("%Y-%m-%d"), set()).update({at.strftime("%H"), str(at.hour)})
+        at += timedelta(hours=1)
+    date, hour = ds.field("date"), ds.field("hour")
+    expr = date.is_null()
+    for day, hs in hours.items():
+        expr = expr | ((date == day) & (hour.is_null() | hour.isin(sorted(hs))))
+    return expr

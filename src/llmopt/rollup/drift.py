@@ -1,0 +1,74 @@
+"""The drift guard: pooling a day of evidence must not hide what changed in the last hours.
+
+Per (service, task_type, model), the recent hours are compared with the rest of the lookback on mean
+quality (Welch's z on the two means, from the pooled sums and sums of squares) and on error rate (the
+two-proportion z-test). Both parts need at least `MIN_PART` observations. A two-sided p below
+`drift_alpha` (default 0.001: about 100 cells × 2 tests are run every hour, and a false alarm costs only
+evidence, never quality) flags the cell, and its task decides on the recent hours alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+from scipy import stats as sps
+
+MIN_PART = 30
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    """A cell whose recent hours differ from the rest of the lookback."""
+
+    service: str
+    task_type: str
+    model: str
+    metric: str                 # "quality" or "error_rate"
+    recent: float
+    earlier: float
+    p_value: float
+    recent_hours: int
+
+    def __str__(self) -> str:
+        return (f"drift in {self.model} {self.metric}: {self.recent:.3f} in the last {self.recent_hours} h vs "
+                f"{self.earlier:.3f} before (p = {self.p_value:.2g}); decided on the last {self.recent_hours} h alone")
+
+
+def _quality_p(r: pd.Series, e: pd.Series) -> tuple[float, float, float] | None:
+    if min(r["scored"], e["scored"]) < MIN_PART:
+        return None
+    means, variances = [], []
+    for part in (r, e):
+        n = part["scored"]
+        mean = part["quality_sum"] / n
+        means.append(mean)
+        variances.append(max(part["quality_sum_squares"] / n - mean * mean, 0.0) * n / (n - 1) / n)
+    se = math.sqrt(sum(variances))
+    if se == 0:
+        return (means[0], means[1], 1.0 if means[0] == means[1] else 0.0)
+    return means[0], means[1], float(2 * sps.norm.sf(abs(means[0] - means[1]) / se))
+
+
+def _error_p(r: pd.Series, e: pd.Series) -> tuple[float, float, float] | None:
+    if min(r["requests"], e["requests"]) < MIN_PART:
+        return None
+    p1, p2 = r["errors"] / r["requests"], e["errors"] / e["requests"]
+    pooled = (r["errors"] + e["errors"]) / (r["requests"] + e["requests"])
+    se = math.sqrt(pooled * (1 - pooled) * (1 / r["requests"] + 1 / e["requests"]))
+    if se == 0:
+        return p1, p2, 1.0
+    return p1, p2, float(2 * sps.norm.sf(abs(p1 - p2) / se))
+
+
+def find_drift(recent: pd.DataFrame, earlier: pd.DataFrame, alpha: float, recent_hours: int) -> list[DriftFinding]:
+    """Cells (indexed by service, task_type, model in both frames) whose recent part differs significantly."""
+    out = []
+    for key in recent.index.intersection(earlier.index):
+        r, e = recent.loc[key], earlier.loc[key]
+        for metric, test in (("quality", _quality_p), ("error_rate", _error_p)):
+            found = test(r, e)
+            if found is not None and found[2] < alpha:
+                out.append(DriftFinding(*key, metric, found[0], found[1], found[2], recent_hours))
+    return out

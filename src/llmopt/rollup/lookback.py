@@ -1,0 +1,102 @@
+"""The engine's steps over Resources: plan the lookback, roll up each partition, pool the rollups.
+
+Tasks in `tasks/rollup.py` wrap these one to one; `rollup_partition` is the unit a task runner
+(threads, or a Dask cluster) runs in parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+
+from llmopt.domain import Window
+from llmopt.extract.schema import ROUTING_COLUMNS
+from llmopt.evaluate.registry import strategy
+from llmopt.resources import Resources
+from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empty_cells, plan_partitions, reduce_partition
+from llmopt.rollup.pool import EvidencePool, PooledEvidence, pool_evidence
+from llmopt.validate.contract import ContractBreach, RequestContract
+
+
+@dataclass(frozen=True)
+class LookbackPlan:
+    """The partitions of a run's lookback, each with its input's fingerprint and whether its rollup is stored."""
+
+    window: Window
+    partitions: list[Partition]
+    fingerprints: list[str]
+    stored: list[bool]
+
+
+
+def lookback_hours(res: Resources) -> int:
+    """The longest lookback of any service."""
+    policy = res.settings.policy
+    return max([policy.lookback_hours] + [o.lookback_hours for o in policy.services.values() if o.lookback_hours])
+
+
+def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
+    """Every partition of [window.end − lookback, window.end); the window's own are always recomputed."""
+    start = min(window.start, window.end - timedelta(hours=lookback_hours(res)))
+    partitions = plan_partitions(start, window.end, res.settings.partition_minutes)
+    fingerprints = res.request_source.fingerprints([(p.start, p.end) for p in partitions])
+    keys = set(res.rollup_store.keys())
+    stored = [p.key in keys and p.start < window.start for p in partitions]
+    return LookbackPlan(window, partitions, fingerprints, stored)
+
+
+def columns_to_read(res: Resources) -> list[str]:
+    """The routing columns, plus what the enabled strategies need and the source has."""
+    wanted = [c for name in res.settings.strategies for c in strategy(name).columns]
+    present = set(res.request_source.present_columns()) if wanted else set()
+    return list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present]
+
+
+def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> PartitionRollup:
+    """Read one partition, validate it against the contract (quarantining bad rows), reduce it to a rollup.
+
+    Raises:
+        ContractBreach: a batch-level breach (the quarantine is written first, so the reasons can be read).
+    """
+    settings = res.settings
+    frame = res.request_source.read_partition(partition.start, partition.end, columns_to_read(res))
+    contract = RequestContract(settings.contracts_dir)
+    try:
+        outcome = contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share) \
+            if len(frame) else None
+    except ContractBreach as breach:
+        if breach.rejected is not None:
+            res.request_log.replace_quarantine(partition.label, breach.rejected)
+        raise
+    if outcome is None:
+        return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0)
+    res.request_log.replace_quarantine(partition.label, outcome.rejected)
+    cells, sample, threshold = reduce_partition(outcome.valid, res.prices, settings.rollup_sample_rows)
+    return PartitionRollup(partition, fingerprint, cells, sample, threshold, outcome.rows_read,
+                           outcome.rows_quarantined, outcome.reasons, outcome.expectation_results)
+
+
+def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:
+    """A pool holding the plan's stored rollups; the rest (and stored ones whose input changed) are pending."""
+    pool = EvidencePool(plan.window, res.settings.pooled_sample_rows)
+    for part, fingerprint, stored in zip(plan.partitions, plan.fingerprints, plan.stored):
+        rollup = res.rollup_store.load(part, fingerprint) if stored else None
+        if rollup is None:
+            pool.pending.append((part, fingerprint))
+        else:
+            pool.add(rollup)
+    return pool
+
+
+def keep_rollups(res: Resources, pool: EvidencePool, rollups: list[PartitionRollup]) -> None:
+    """Store new rollups (so the next run reuses them) and fold them into the pool."""
+    for rollup in rollups:
+        res.rollup_store.save(rollup)
+        pool.add(rollup)
+
+
+def pool(res: Resources, evidence_pool: EvidencePool) -> PooledEvidence:
+    """The pooled evidence of the lookback, with the drift guard applied."""
+    return pool_evidence(evidence_pool, res.settings.policy)

@@ -1,0 +1,172 @@
+"""Pool the rollups of the lookback into the evidence every strategy decides on.
+
+Memory stays bounded by one partition: rollups are folded in one at a time, the cells are small, and the
+pooled sample is thinned to `max_sample_rows` as it grows (a bottom-k sample merges by lowering τ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from llmopt.domain import Window
+from llmopt.rollup.drift import DriftFinding, find_drift
+from llmopt.rollup.partition import CELL_KEYS, SAMPLE_KEY, SUM_COLUMNS, Partition, PartitionRollup, merge_sketches
+from llmopt.settings import Policy
+
+
+@dataclass
+class EvidencePool:
+    """The rollups of one run's lookback, folded in as they arrive."""
+
+    window: Window
+    max_sample_rows: int
+    cells: list[pd.DataFrame] = field(default_factory=list)
+    samples: list[pd.DataFrame] = field(default_factory=list)
+    threshold: float = 1.0
+    rows_valid: int = 0
+    partitions: int = 0
+    reused: int = 0
+    newest: list[PartitionRollup] = field(default_factory=list)   # the run's own window (validated in this run)
+    pending: list[tuple[Partition, str]] = field(default_factory=list)   # partitions to read, with fingerprints
+
+    def waves(self, size: int) -> list[list[tuple[Partition, str]]]:
+        """The pending partitions, `size` at a time (memory ∝ size × a partition)."""
+        return [self.pending[i:i + size] for i in range(0, len(self.pending), size)]
+
+    def add(self, rollup: PartitionRollup) -> None:
+        part = rollup.partition
+        self.partitions += 1
+        self.reused += int(rollup.reused)
+        self.rows_valid += rollup.rows_valid
+        if part.start >= self.window.start and part.end <= self.window.end:
+            # the report keeps the window's counts and reasons, not its rows
+            self.newest.append(PartitionRollup(part, rollup.fingerprint, rollup.cells.iloc[:0], rollup.sample.iloc[:0],
+                                               rollup.sample_threshold, rollup.rows_read, rollup.rows_quarantined,
+                                               rollup.reasons, rollup.expectation_results, rollup.reused))
+        if not rollup.cells.empty:
+            self.cells.append(rollup.cells.assign(start=part.start, end=part.end))
+        # τ = min of every partition's τ and of the bound on the pooled sample's size
+        self.threshold = min(self.threshold, rollup.sample_threshold,
+                             self.max_sample_rows / max(self.rows_valid, 1))
+        self.samples.append(rollup.sample)
+        self.samples = [s[s[SAMPLE_KEY] < self.threshold] for s in self.samples]
+        if len(self.samples) > 32:
+            self.samples = [pd.concat(self.samples, ignore_index=True)]
+
+
+@dataclass(frozen=True)
+class PooledEvidence:
+    """The lookback's evidence: pooled cells (exact sums), a uniform sample, and the window's validation report.
+
+    Attributes:
+        cells: per (service, task_type, model): the summed statistics, `hours` pooled, `start`/`end` of the
+            pooled span and observed latency quantiles from the merged sketches.
+        sample: a uniform sample of the pooled valid rows (for the fits and the row-level strategies).
+        sample_hours: the hours of traffic the sample stands for (pooled hours × sampling rate).
+        drift: cells whose recent hours differ from the rest; their tasks use the recent hours alone.
+    """
+
+    cells: pd.DataFrame
+    sample: pd.DataFrame
+    sample_hours: float
+    lookback_hours: float
+    partitions: int
+    reused: int
+    rows_pooled: int
+    drift: list[DriftFinding]
+    rows_read: int
+    rows_quarantined: int
+    reasons: dict[str, int]
+    expectation_results: list[dict]
+
+    @property
+    def valid(self) -> pd.DataFrame:       # what the report's plots and the model signatures read
+        return self.sample
+
+    @property
+    def bad_row_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    @property
+    def empty(self) -> bool:
+        return self.cells.empty
+
+    def describe(self, service: str, task_type: str) -> str:
+        """The hours and rows a task's decision pooled, and any drift it met, in one line."""
+        cells = self.cells[(self.cells["service"] == service) & (self.cells["task_type"] == task_type)]
+        if cells.empty:
+            return "no pooled evidence"
+        first, last = cells["start"].min(), cells["end"].max()
+        text = (f"pooled {cells['hours'].max():g} h ({first:%Y-%m-%d %H:%M} → {last:%Y-%m-%d %H:%M} UTC), "
+                f"{int(cells['requests'].sum()):,} requests, {int(cells['scored'].sum()):,} scored")
+        drift = [str(d) for d in self.drift if (d.service, d.task_type) == (service, task_type)]
+        return text + ("; " + "; ".join(drift) if drift else "")
+
+
+def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
+    """The pooled evidence of each service's lookback, with the drift guard applied."""
+    window = pool.window
+    newest = pool.newest
+    reasons: dict[str, int] = {}
+    for r in newest:
+        for k, v in r.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+    report = dict(rows_read=sum(r.rows_read for r in newest), rows_quarantined=sum(r.rows_quarantined for r in newest),
+                  reasons=reasons, expectation_results=[e for r in newest for e in r.expectation_results])
+    if not pool.cells:
+        return PooledEvidence(pd.DataFrame(columns=CELL_KEYS), pd.DataFrame(), 0.0, 0.0, pool.partitions, pool.reused,
+                              0, [], **report)
+    cells = pd.concat(pool.cells, ignore_index=True)
+    lookback = cells["service"].map(lambda s: policy.for_service(s).lookback_hours)
+    cells = cells[cells["end"] > window.end - pd.to_timedelta(lookback, unit="h")]
+    cutoff = window.end - timedelta(hours=policy.drift_recent_hours)
+    recent, earlier = cells[cells["start"] >= cutoff], cells[cells["start"] < cutoff]
+    drift = find_drift(recent.groupby(CELL_KEYS)[SUM_COLUMNS].sum(), earlier.groupby(CELL_KEYS)[SUM_COLUMNS].sum(),
+                       policy.drift_alpha, policy.drift_recent_hours) if not earlier.empty else []
+    drifted = {(d.service, d.task_type) for d in drift}
+    task = pd.Series(list(zip(cells["service"], cells["task_type"])), index=cells.index)
+    cells = cells[~task.isin(drifted) | (cells["start"] >= cutoff)]
+    # hours pooled per service: from its first partition with traffic to the window's end
+    first = cells.groupby("service")["start"].transform("min")
+    cells = cells.assign(hours=(window.end - first).dt.total_seconds() / 3600.0)
+    task = pd.Series(list(zip(cells["service"], cells["task_type"])), index=cells.index)
+    cells.loc[task.isin(drifted), "hours"] = cells.loc[task.isin(drifted), "hours"].clip(
+        upper=policy.drift_recent_hours)
+    groups = cells.groupby(CELL_KEYS, sort=True)
+    pooled = groups[SUM_COLUMNS].sum().join(groups.agg(provider=("provider", "last"), hours=("hours", "max"),
+                                                       start=("start", "min"), end=("end", "max")))
+    quantiles = [_latency_quantiles(blobs) for _, blobs in groups["latency_sketch"]]
+    pooled = pooled.reset_index().assign(**{f"latency_p{q}_ms": [x[i] for x in quantiles]
+                                            for i, q in enumerate((50, 95, 99))})
+    for col in ("requests", "production_requests", "errors", "timeouts", "scored"):
+        pooled[col] = pooled[col].astype(int)
+    sample = _pooled_sample(pool, policy, cutoff, drifted)
+    hours = float(pooled["hours"].max())
+    return PooledEvidence(pooled, sample, hours * pool.threshold, hours, pool.partitions, pool.reused,
+                          int(pooled["requests"].sum()), drift, **report)
+
+
+def _latency_quantiles(blobs: pd.Series) -> tuple[float, float, float]:
+    sketch = merge_sketches(blobs)
+    if sketch.is_empty():
+        return (float("nan"),) * 3
+    return tuple(float(sketch.get_quantile(q)) for q in (0.5, 0.95, 0.99))
+
+
+def _pooled_sample(pool: EvidencePool, policy: Policy, cutoff, drifted: set) -> pd.DataFrame:
+    samples = [s for s in pool.samples if not s.empty]
+    if not samples:
+        return pd.DataFrame()
+    sample = pd.concat(samples, ignore_index=True)
+    sample = sample[sample[SAMPLE_KEY] < pool.threshold]
+    ts = pd.to_datetime(sample["ts"], utc=True)
+    lookback = sample["service"].map(lambda s: policy.for_service(s).lookback_hours)
+    keep = ts >= pool.window.end - pd.to_timedelta(lookback, unit="h")
+    task = pd.Series(list(zip(sample["service"], sample["task_type"])), index=sample.index)
+    keep &= ~task.isin(drifted) | (ts >= cutoff)
+    order = np.argsort(sample.loc[keep, SAMPLE_KEY].to_numpy(), kind="stable")   # the same rows in the same order
+    return sample.loc[keep].iloc[order].drop(columns=[SAMPLE_KEY]).reset_index(drop=True)

@@ -1,0 +1,71 @@
+"""The engine's tasks: plan the lookback, roll up each partition (the unit a Dask cluster runs), pool."""
+
+import logging
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from llmopt.domain import Window
+from llmopt.resources import open_resources
+from llmopt.rollup import lookback
+from llmopt.rollup.partition import Partition, PartitionRollup
+from llmopt.rollup.pool import EvidencePool, PooledEvidence
+from llmopt.settings import Settings
+
+
+@task(name="plan-lookback", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
+def plan_lookback(settings: Settings, window: Window) -> EvidencePool:
+    """Fingerprint every partition of the lookback, load the stored rollups, list the partitions to read."""
+    res = open_resources(settings)
+    plan = lookback.plan_lookback(res, window)
+    pool = lookback.read_rollups(res, plan)
+    get_run_logger().info("lookback %d h: %d partitions, %d rollups reused, %d to read (incl. the window)",
+                          lookback.lookback_hours(res), len(plan.partitions), pool.partitions, len(pool.pending))
+    return pool
+
+
+class _QuietThreadTimeout(logging.Filter):
+    """Prefect warns on every submitted run that a worker thread's timeout applies between blocking calls only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "running in a worker thread" not in record.getMessage()
+
+
+logging.getLogger("prefect.task_runs").addFilter(_QuietThreadTimeout())
+
+
+@task(name="rollup-partition", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=1800, cache_policy=NO_CACHE,
+      task_run_name="rollup-{partition.key}")
+def rollup_partition(settings: Settings, partition: Partition, fingerprint: str) -> PartitionRollup:
+    """Read, validate (quarantining bad rows) and reduce one partition; a batch-level breach stops the run."""
+    rollup = lookback.rollup_partition(open_resources(settings), partition, fingerprint)
+    get_run_logger().info("%s: %d rows read, %d quarantined %s", partition.key, rollup.rows_read,
+                          rollup.rows_quarantined, rollup.reasons or "")
+    return rollup
+
+
+@task(name="keep-rollups", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=600, cache_policy=NO_CACHE)
+def keep_rollups(settings: Settings, pool: EvidencePool, rollups: list[PartitionRollup]) -> None:
+    """Store the new rollups for the next runs and fold them into the pool; log progress."""
+    lookback.keep_rollups(open_resources(settings), pool, rollups)
+    done = pool.partitions - pool.reused
+    get_run_logger().info("read %d/%d partitions (%s)", done, len(pool.pending),
+                          ", ".join(r.partition.key for r in rollups))
+
+
+@task(name="pool-evidence", retries=0, timeout_seconds=900, cache_policy=NO_CACHE)
+def pool_evidence(settings: Settings, pool: EvidencePool) -> PooledEvidence:
+    """Merge the lookback's rollups per cell, apply the drift guard, bound the pooled sample."""
+    evidence = lookback.pool(open_resources(settings), pool)
+    logger = get_run_logger()
+    logger.info("pooled %d partitions (%d reused): %d requests over %.0f h, sample %d rows",
+                evidence.partitions, evidence.reused, evidence.rows_pooled, evidence.lookback_hours,
+                len(evidence.sample))
+    for finding in evidence.drift:
+        logger.warning("%s / %s: %s", finding.service, finding.task_type, finding)
+    return evidence
+
+
+def partition_waves(pool: EvidencePool, size: int) -> list[list[tuple[Partition, str]]]:
+    """The partitions still to read, `size` at a time (a plain call: no I/O)."""
+    return pool.waves(size)
