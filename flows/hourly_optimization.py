@@ -14,12 +14,13 @@ from llmopt.tasks.evaluate import (evaluate_routing, evaluate_strategy, forecast
 from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from llmopt.tasks.fit import fit_models
 from llmopt.tasks.publish import publish_configs
+from llmopt.tasks.runners import task_runner_from_environment
 from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, pool_evidence, rollup_partition
 from llmopt.tasks.settings import load_settings, resolve_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
 
 
-@flow(name="hourly-optimization", log_prints=True)
+@flow(name="hourly-optimization", log_prints=True, task_runner=task_runner_from_environment())
 def hourly_optimization(start: datetime | None = None, end: datetime | None = None, dry_run: bool = False,
                         approval: Literal["auto", "manual"] | None = None,
                         approval_timeout_minutes: float | None = None, config_file: str | None = None) -> dict:

@@ -69,7 +69,7 @@ def evaluate_strategy(res: Resources, name: str, window: Window, evidence: Poole
     """Evaluate one enabled strategy (other than routing) on the lookback's pooled sample."""
     spec = strategy(name)
     inputs = EvaluationInputs(res.settings, res.prices, window, evidence.sample, routing, latest,
-                              sample_hours=evidence.sample_hours)
+                              sample_hours=evidence.sample_hours, cells=evidence.cells)
     return StrategyEvaluations(spec.name, spec.evaluate(inputs) if spec.evaluate else [])
 
 

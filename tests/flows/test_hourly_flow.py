@@ -158,10 +158,14 @@ def test_too_many_bad_rows_stop_the_run_and_keep_the_reasons(write_settings, tra
 
 
 def test_empty_window_completes_with_nothing_to_do(write_settings, traffic_hour):
-    path, settings = write_settings()
+    """Nothing in the lookback: no traffic. An empty hour after traffic still decides on the pooled lookback."""
+    path, settings = write_settings(policy={"lookback_hours": 1})
     open_resources(settings).request_log.append(traffic_hour.head(100))
 
     summary = hourly_optimization(start=WINDOW_END, config_file=str(path))
 
     assert summary["status"] == "no traffic" and summary["message"] == "no traffic, nothing to do"
     assert summary["published"] == []
+    path, settings = write_settings(policy={"lookback_hours": 2})
+    pooled = hourly_optimization(start=WINDOW_END, config_file=str(path), dry_run=True)
+    assert pooled["rows_read"] == 0 and pooled["lookback"]["rows_pooled"] == 100 and pooled["status"] == "no change"

@@ -22,32 +22,33 @@ from llmopt.extract.synthetic import generate_requests
 END = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
 
 
-def world_settings(world: World, workdir: Path, base: Settings) -> tuple[Path, Settings]:
-    """Settings for one run: fresh SQLite and config store, the base MLflow store, the world's policy."""
+def world_settings(world: World, workdir: Path, base: Settings, hours: int = 1) -> tuple[Path, Settings]:
+    """Settings for one run: fresh stores, the base MLflow store, the world's policy, a lookback of `hours`."""
     values = {"database_url": f"sqlite:///{workdir}/requests.db", "config_store_uri": f"file://{workdir}/configs",
               "mlflow_tracking_uri": base.mlflow_tracking_uri, "mlflow_experiment": "llmopt-bench-runs",
-              "mlflow_artifact_location": str(workdir / "mlartifacts"),
-              "policy": {**base.policy.model_dump(exclude={"services"}), **world.policy}}
+              "mlflow_artifact_location": str(workdir / "mlartifacts"), "rollups_dir": str(workdir / "rollups"),
+              "policy": {**base.policy.model_dump(exclude={"services"}), "lookback_hours": hours, **world.policy}}
     path = workdir / "llmopt.yaml"
     path.write_text(yaml.safe_dump(values))
     return path, Settings.load(path)
 
 
 def run_world(world: World, seed: int, base: Settings, run_flow: Callable[..., dict],
-              truths: dict[tuple[str, str], TaskTruth]) -> list[DecisionScore]:
-    """Generate the world's window, run the flow on it, and score what it published against `truths`."""
+              truths: dict[tuple[str, str], TaskTruth], history_hours: int = 0) -> list[DecisionScore]:
+    """Generate the world's traffic (`history_hours` before the decided hour), run the flow on the last hour with
+    a lookback over all of it, and score what it published against `truths`."""
+    hours = max(history_hours + 1, world.hours)
     with tempfile.TemporaryDirectory(prefix=f"llmopt-bench-{world.name}-") as tmp:
-        path, settings = world_settings(world, Path(tmp), base)
+        path, settings = world_settings(world, Path(tmp), base, hours)
         log = open_resources(settings).request_log
         log.ensure_tables()
-        hours = [(world.tasks, END - timedelta(hours=world.hours - 1))]
-        if world.drift_tasks:
-            hours = [(world.tasks, END - timedelta(hours=1)), (world.drift_tasks, END)]
-        for i, (tasks, end) in enumerate(hours):
-            log.append(generate_requests(world.rows_per_hour, hours=1, seed=seed * 10 + i, end=end,
+        for h in range(hours):
+            drifted = world.drift_tasks is not None and h >= hours - world.drift_hours
+            log.append(generate_requests(world.rows_per_hour, hours=1, seed=seed * 1000 + h,
+                                         end=END - timedelta(hours=hours - 1 - h),
                                          exploration_share=world.exploration_share, prices=open_resources(settings).prices,
-                                         tasks=tasks, models=world.models))
-        run_flow(start=END - timedelta(hours=world.hours), end=END, config_file=str(path))
+                                         tasks=world.drift_tasks if drifted else world.tasks, models=world.models))
+        run_flow(start=END - timedelta(hours=1), end=END, config_file=str(path))
         store = open_resources(settings).config_store
         routes = {}
         for service in {t.service for t in world.tasks}:
@@ -57,16 +58,18 @@ def run_world(world: World, seed: int, base: Settings, run_flow: Callable[..., d
 
 
 def run_benchmark(base: Settings, run_flow: Callable[..., dict], seeds: int = 5, only: list[str] | None = None,
-                  progress: Callable[[str], None] = print) -> tuple[pd.DataFrame, dict, list[DecisionScore]]:
-    """Every world × seed; returns the per-world table, the totals and every decision."""
+                  progress: Callable[[str], None] = print,
+                  history_hours: int = 0) -> tuple[pd.DataFrame, dict, list[DecisionScore]]:
+    """Every world × seed (with `history_hours` of traffic before the decided hour); the per-world table, the
+    totals and every decision."""
     chosen = [w for w in worlds() if not only or w.name in only]
     scores: list[DecisionScore] = []
     for w in chosen:
         truths = task_truths(w, open_resources(base).prices)       # the truth does not depend on the seed
         for seed in range(1, seeds + 1):
             progress(f"world {w.name}, seed {seed} ({len(scores)} decisions so far) …")
-            scores += run_world(w, seed, base, run_flow, truths)
-    table, totals = summary_table(scores, {w.name for w in chosen if w.counts_for_capture})
+            scores += run_world(w, seed, base, run_flow, truths, history_hours)
+    table, totals = summary_table(scores, {w.name for w in chosen if w.counts_for_capture or history_hours >= 24})
     return table, totals, scores
 
 

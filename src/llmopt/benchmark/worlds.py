@@ -14,8 +14,9 @@ class World:
     """A simulated world.
 
     Attributes:
-        hours: the window; with `drift_tasks` the last hour runs on them (the truth after the drift).
-        counts_for_capture: whether the ≥ 90% savings-capture target applies (evidence is ample).
+        drift_tasks: the truth of the last `drift_hours` hours (what a switch would get); before them, `tasks`.
+        counts_for_capture: whether the ≥ 90% savings-capture target applies to one hour (evidence is ample);
+            every world counts once a day of history is pooled.
     """
 
     name: str
@@ -27,10 +28,12 @@ class World:
     exploration_share: float = 0.30
     policy: dict = field(default_factory=dict)
     counts_for_capture: bool = True
+    drift_hours: int = 1
 
     @property
     def hours(self) -> int:
-        return 2 if self.drift_tasks else 1
+        """The fewest hours of traffic the world needs (the drift's, plus one before it)."""
+        return self.drift_hours + 1 if self.drift_tasks else 1
 
     @property
     def truth(self) -> tuple[TaskProfile, ...]:
@@ -65,4 +68,6 @@ def worlds() -> list[World]:
         World("heavy-exploration", "the clear-win truth with 50% exploration traffic", exploration_share=0.50),
         World("light-exploration", "the clear-win truth with 1% exploration traffic", exploration_share=0.01,
               counts_for_capture=False),
+        World("degrades-late", "gpt-4o-mini is good enough all day, then 0.06 worse in the last 3 hours",
+              tasks=with_cheap_quality(0.0), drift_tasks=below, drift_hours=3, rows_per_hour=10_000),
     ]

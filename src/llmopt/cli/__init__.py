@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     decisions = _add(bench_sub, "decisions", help="score the flow's calls in simulated worlds against an oracle")
     decisions.add_argument("--seeds", type=int, default=5)
     decisions.add_argument("--worlds", help="comma-separated world names (default: all)")
+    decisions.add_argument("--history-hours", type=int, default=24,
+                           help="hours of traffic before the decided hour (pooled by the lookback)")
+    scale = _add(bench_sub, "scale", help="a lake of N rows over H hours through `llmopt run`, cold and warm")
+    scale.add_argument("--rows", type=int, default=10_000_000)
+    scale.add_argument("--hours", type=int, default=24)
+    scale.add_argument("--format", choices=["parquet", "sqlite"], default="parquet")
+    scale.add_argument("--keep", help="keep the lake and stores in this folder (default: a temporary one)")
     bench.set_defaults(func=cmd_bench)
 
     serve = _add(sub, "serve", help="run the flow on its hourly schedule in this process")

@@ -28,8 +28,11 @@ def flow(name: str):
 
 
 def _run_flow(args: argparse.Namespace) -> dict:
-    return flow("hourly-optimization")(start=args.start, end=args.end, dry_run=args.dry_run,
-                               approval=args.approval, config_file=args.config)
+    hourly = flow("hourly-optimization")
+    if args.config:         # the settings file may name a Dask cluster the flow did not see when it was loaded
+        hourly = hourly.with_options(task_runner=flow("task-runner")(Settings.load(args.config)))
+    return hourly(start=args.start, end=args.end, dry_run=args.dry_run, approval=args.approval,
+                  config_file=args.config)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -96,14 +99,42 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.action == "scale":
+        return _bench_scale(args)
     from llmopt.benchmark.runner import record_benchmark, run_benchmark
 
     base = Settings.load(args.config)
     table, totals, scores = run_benchmark(base, flow("hourly-optimization"), args.seeds,
-                                          args.worlds.split(",") if args.worlds else None)
+                                          args.worlds.split(",") if args.worlds else None,
+                                          history_hours=args.history_hours)
     print(table.round(3).to_string(index=False))
     print(json.dumps(totals, indent=2))
     print(f"mlflow run {record_benchmark(base, table, totals, scores)} (experiment {base.mlflow_experiment}-bench)")
+    return 0
+
+
+def _bench_scale(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import tempfile
+
+    from llmopt.benchmark.scale import run_scale, start_prefect_server
+    from llmopt.prices import PriceMap
+
+    root = Path(args.keep or tempfile.mkdtemp(prefix="llmopt-scale-")).absolute()
+    root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(root / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    server, url = start_prefect_server(root, env)
+    env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"] = url
+    try:
+        print(run_scale(root, args.format, args.rows, args.hours, PriceMap.from_file(Settings.load(args.config)
+                                                                                     .prices_path),
+                        flow("task-seconds"), env))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

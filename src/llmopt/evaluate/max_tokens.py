@@ -10,6 +10,7 @@ set). Expected truncation = the share of observed completions above the limit pl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -47,8 +48,13 @@ class MaxTokensEvaluation:
 
 
 def evaluate_max_tokens(valid: pd.DataFrame, policy: Policy, prices: PriceMap, window_hours: float,
-                        reserved_output_providers: list[str]) -> list[MaxTokensEvaluation]:
-    """One evaluation per (service, task_type, model) with traffic in the window."""
+                        reserved_output_providers: list[str],
+                        requests_per_day: Callable[[str, str, str], float | None] | None = None
+                        ) -> list[MaxTokensEvaluation]:
+    """One evaluation per (service, task_type, model) with traffic in the window.
+
+    `requests_per_day`: a cell's exact daily volume (pooled counts); default len(rows) × 24 / window_hours.
+    """
     out = []
     for (service, task, model), rows in valid.groupby(["service", "task_type", "model"], sort=True):
         rules = policy.for_service(service)
@@ -79,7 +85,9 @@ def evaluate_max_tokens(valid: pd.DataFrame, policy: Policy, prices: PriceMap, w
         price = prices.get(model)
         savings = 0.0
         if limit is not None and current is not None and provider in reserved_output_providers and price:
-            savings = (current - limit) * price.output_usd_per_token * len(rows) * 24.0 / window_hours
+            per_day = requests_per_day(service, task, model) if requests_per_day else None
+            per_day = len(rows) * 24.0 / window_hours if per_day is None else per_day
+            savings = (current - limit) * price.output_usd_per_token * per_day
         out.append(MaxTokensEvaluation(**base, proposed_max_tokens=limit, expected_truncation=truncation,
                                        expected_savings_usd_per_day=savings, verdict=verdict))
     return out
@@ -116,5 +124,5 @@ STRATEGY = register(StrategySpec(
     Strategy.MAX_TOKENS, Scope.ROUTE_SETTINGS, precedence=30,
     guardrails=("truncation_target", "min_samples", "min_savings_usd_per_day"),
     evaluate=lambda i: evaluate_max_tokens(i.valid, i.settings.policy, i.prices, i.hours,
-                                           i.settings.reserved_output_providers),
+                                           i.settings.reserved_output_providers, i.requests_per_day),
     decide=_decide))

@@ -44,11 +44,20 @@ class EvaluationInputs:
     routing: Sequence[Any] = ()               # RoutingEvaluation per task: current model and provider
     latest: LatestConfigs = field(default_factory=dict)
     sample_hours: float | None = None         # hours of traffic `valid` stands for, when it is a pooled sample
+    cells: pd.DataFrame | None = None         # pooled exact counts per (service, task_type, model), with `hours`
 
     @property
     def hours(self) -> float:
         """The hours of traffic in `valid`: per-day figures are (sum over valid) × 24 / hours."""
         return self.sample_hours or self.window.hours
+
+    def requests_per_day(self, service: str, task_type: str, model: str) -> float | None:
+        """A cell's requests per day from the pooled exact counts (None without them)."""
+        if self.cells is None or self.cells.empty:
+            return None
+        c = self.cells
+        row = c[(c["service"] == service) & (c["task_type"] == task_type) & (c["model"] == model)]
+        return float(row["requests"].iloc[0]) * 24.0 / float(row["hours"].iloc[0]) if len(row) else None
 
 
 @dataclass(frozen=True)

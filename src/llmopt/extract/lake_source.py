@@ -106,13 +106,18 @@ class LakeRequestLog:
         wanted = [c for c in columns if c in present]
         if not wanted:
             return pd.DataFrame()
-        where = _hive_filter(start, end)
         ts_type = dataset.schema.field("ts").type if "ts" in present else None
         typed_ts = ts_type is not None and pa.types.is_timestamp(ts_type)
+        rows = None
         if typed_ts:       # pushed down: Parquet row groups outside the window are skipped
-            where = where & (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
-        projection = {c: ds.field(c) for c in wanted} | {SOURCE_FILE: ds.field("__filename")}
-        frame = dataset.to_table(columns=projection, filter=where).to_pandas()
+            rows = (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
+        tables = []
+        for fragment in dataset.get_fragments(filter=_hive_filter(start, end)):   # hive folders pruned here
+            table = fragment.to_table(schema=dataset.schema, columns=wanted, filter=rows)
+            tables.append(table.append_column(SOURCE_FILE, pa.array([fragment.path] * table.num_rows, pa.string())))
+        if not tables:
+            return pd.DataFrame(columns=wanted + [SOURCE_FILE])
+        frame = pa.concat_tables(tables).to_pandas()
         if typed_ts or "ts" not in frame:
             return frame
         ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")

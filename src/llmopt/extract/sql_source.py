@@ -89,11 +89,11 @@ class SqlRequestLog:
 
         A late row, a deleted row or an edited latency, token count or score changes its window's digest.
         """
-        if not self.present_columns():
-            return ["no table"] * len(windows)
-        c = {name: column(name) for name in ("ts", "latency_ms", "prompt_tokens", "completion_tokens", "quality_score")}
-        digest = [func.count(), func.min(c["ts"]), func.max(c["ts"]), func.sum(c["latency_ms"]),
-                  func.sum(c["prompt_tokens"]), func.sum(c["completion_tokens"]), func.sum(c["quality_score"])]
+        present = set(self.present_columns())
+        if "ts" not in present:       # no table, or no ts: reading the window reports it
+            return ["no ts"] * len(windows)
+        summed = [n for n in ("latency_ms", "prompt_tokens", "completion_tokens", "quality_score") if n in present]
+        digest = [func.count(), func.min(column("ts")), func.max(column("ts")), *(func.sum(column(n)) for n in summed)]
         out = []
         with self.engine.connect() as conn:
             for start, end in windows:
@@ -114,8 +114,8 @@ class SqlRequestLog:
         """
         present = set(self.present_columns())
         wanted = [c for c in columns if c in present]
-        if not wanted:
-            return pd.DataFrame()
+        if not wanted or "ts" not in present:     # the contract names what is missing
+            return pd.DataFrame(columns=wanted)
         compiled = self._window_query(wanted, start, end).compile(dialect=self.engine.dialect)
         # Bind values go through SQLAlchemy's type processors (SQLite stores ts as text), but
         # rows come straight from the DBAPI cursor: SQLAlchemy Row objects cost ~3x the time.

@@ -1,8 +1,8 @@
 """The drift guard: pooling a day of evidence must not hide what changed in the last hours.
 
 Per (service, task_type, model), the recent hours are compared with the rest of the lookback on mean
-quality (Welch's z on the two means, from the pooled sums and sums of squares) and on error rate (the
-two-proportion z-test). Both parts need at least `MIN_PART` observations. A two-sided p below
+quality (Welch's z on the two means, from the pooled sums and sums of squares) and on error rate (Fisher's
+exact test: errors are rare, and the normal approximation flags 2 errors in 40). Both parts need at least `MIN_PART` observations. A two-sided p below
 `drift_alpha` (default 0.001: about 100 cells × 2 tests are run every hour, and a false alarm costs only
 evidence, never quality) flags the cell, and its task decides on the recent hours alone.
 """
@@ -54,12 +54,8 @@ def _quality_p(r: pd.Series, e: pd.Series) -> tuple[float, float, float] | None:
 def _error_p(r: pd.Series, e: pd.Series) -> tuple[float, float, float] | None:
     if min(r["requests"], e["requests"]) < MIN_PART:
         return None
-    p1, p2 = r["errors"] / r["requests"], e["errors"] / e["requests"]
-    pooled = (r["errors"] + e["errors"]) / (r["requests"] + e["requests"])
-    se = math.sqrt(pooled * (1 - pooled) * (1 / r["requests"] + 1 / e["requests"]))
-    if se == 0:
-        return p1, p2, 1.0
-    return p1, p2, float(2 * sps.norm.sf(abs(p1 - p2) / se))
+    table = [[int(r["errors"]), int(r["requests"] - r["errors"])], [int(e["errors"]), int(e["requests"] - e["errors"])]]
+    return r["errors"] / r["requests"], e["errors"] / e["requests"], float(sps.fisher_exact(table).pvalue)
 
 
 def find_drift(recent: pd.DataFrame, earlier: pd.DataFrame, alpha: float, recent_hours: int) -> list[DriftFinding]:

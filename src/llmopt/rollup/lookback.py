@@ -65,12 +65,12 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> 
     contract = RequestContract(settings.contracts_dir)
     try:
         outcome = contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share) \
-            if len(frame) else None
+            if len(frame.columns) else None
     except ContractBreach as breach:
         if breach.rejected is not None:
             res.request_log.replace_quarantine(partition.label, breach.rejected)
         raise
-    if outcome is None:
+    if outcome is None or outcome.rows_read == 0:
         return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0)
     res.request_log.replace_quarantine(partition.label, outcome.rejected)
     cells, sample, threshold = reduce_partition(outcome.valid, res.prices, settings.rollup_sample_rows)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 
 from llmopt.domain import Window
@@ -25,7 +24,7 @@ class EvidencePool:
     window: Window
     max_sample_rows: int
     cells: list[pd.DataFrame] = field(default_factory=list)
-    samples: list[pd.DataFrame] = field(default_factory=list)
+    samples: list[tuple] = field(default_factory=list)          # (partition start, its sample thinned to τ)
     threshold: float = 1.0
     rows_valid: int = 0
     partitions: int = 0
@@ -52,10 +51,8 @@ class EvidencePool:
         # τ = min of every partition's τ and of the bound on the pooled sample's size
         self.threshold = min(self.threshold, rollup.sample_threshold,
                              self.max_sample_rows / max(self.rows_valid, 1))
-        self.samples.append(rollup.sample)
-        self.samples = [s[s[SAMPLE_KEY] < self.threshold] for s in self.samples]
-        if len(self.samples) > 32:
-            self.samples = [pd.concat(self.samples, ignore_index=True)]
+        self.samples.append((part.start, rollup.sample))
+        self.samples = [(at, s[s[SAMPLE_KEY] < self.threshold]) for at, s in self.samples]
 
 
 @dataclass(frozen=True)
@@ -158,7 +155,8 @@ def _latency_quantiles(blobs: pd.Series) -> tuple[float, float, float]:
 
 
 def _pooled_sample(pool: EvidencePool, policy: Policy, cutoff, drifted: set) -> pd.DataFrame:
-    samples = [s for s in pool.samples if not s.empty]
+    # in time order, each partition's rows in the order the source returned them: the same on every runner
+    samples = [s for _, s in sorted(pool.samples, key=lambda item: item[0]) if not s.empty]
     if not samples:
         return pd.DataFrame()
     sample = pd.concat(samples, ignore_index=True)
@@ -168,5 +166,4 @@ def _pooled_sample(pool: EvidencePool, policy: Policy, cutoff, drifted: set) -> 
     keep = ts >= pool.window.end - pd.to_timedelta(lookback, unit="h")
     task = pd.Series(list(zip(sample["service"], sample["task_type"])), index=sample.index)
     keep &= ~task.isin(drifted) | (ts >= cutoff)
-    order = np.argsort(sample.loc[keep, SAMPLE_KEY].to_numpy(), kind="stable")   # the same rows in the same order
-    return sample.loc[keep].iloc[order].drop(columns=[SAMPLE_KEY]).reset_index(drop=True)
+    return sample.loc[keep].drop(columns=[SAMPLE_KEY]).reset_index(drop=True)

@@ -1,0 +1,32 @@
+"""The task runner the hourly flow's partition tasks run on: threads here, or a Dask cluster."""
+
+from __future__ import annotations
+
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from llmopt.settings import Settings
+
+
+def task_runner(settings: Settings):
+    """A DaskTaskRunner when `dask_scheduler_address` or `dask_workers` is set, else a thread pool.
+
+    `dask_scheduler_address` connects to a running cluster (its workers need llmopt installed and must reach
+    the request source, the rollups store and the database); `dask_workers: N` starts a local cluster of N
+    worker processes for the run. Threads: `partition_concurrency` of them.
+    """
+    if settings.dask_scheduler_address or settings.dask_workers:
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_scheduler_address:
+            return DaskTaskRunner(address=settings.dask_scheduler_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=settings.partition_concurrency)
+
+
+def task_runner_from_environment():
+    """The runner `LLMOPT_*` and ./llmopt.yaml ask for, when the flow is loaded (deployments, workers)."""
+    try:
+        return task_runner(Settings.load())
+    except Exception:          # a broken settings file is reported by the run itself, with the field named
+        return ThreadPoolTaskRunner(max_workers=2)
