@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     # The engine: partitions of `partition_minutes` reduced to rollups kept in `rollups_dir` (local or s3://)
     rollups_dir: str = ".llmopt/rollups"
     partition_minutes: int = Field(60, ge=5, le=60)
+    partition_max_rows: int = Field(250_000, ge=1_000)  # a larger partition is read in shorter slices
     rollup_sample_rows: int = Field(20_000, ge=100)      # uniform sample per partition, for the fits and strategies
     pooled_sample_rows: int = Field(400_000, ge=1_000)   # bound of the lookback's pooled sample
     partition_concurrency: int = Field(2, ge=1)          # partitions in flight at once (memory ∝ this × partition)

@@ -50,8 +50,8 @@ def test_flow_reads_a_parquet_lake_on_s3_and_keeps_rollups_there(write_settings,
     path, settings = write_settings(requests_path=f"s3://{bucket}/logs", s3_endpoint_url=s3_endpoint,
                                     rollups_dir=f"s3://{bucket}/llmopt/rollups", policy={"lookback_hours": 6})
     summary = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path), dry_run=True)
-    assert summary["rows_read"] == (frame["ts"] >= WINDOW_START).sum() and summary["rows_quarantined"] == 3
-    assert summary["lookback"]["rows_pooled"] == len(frame) - 3 and summary["lookback"]["partitions"] == 6
+    assert summary["rows_read"] == (frame["ts"] >= WINDOW_START).sum() and summary["rows_quarantined"] == 3, summary
+    assert summary["lookback"]["rows_pooled"] == len(frame) - 3 and summary["lookback"]["partitions"] == 6, summary["lookback"]
     quarantined = open_resources(settings).request_log.read_quarantine()
     assert len(quarantined) == 3 and quarantined["row_json"].str.contains(f"{bucket}/logs/date=").all()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="llmopt/rollups/")["Contents"]]

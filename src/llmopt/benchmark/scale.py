@@ -113,6 +113,8 @@ def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, tas
         lines.append(stages.groupby("task", sort=False)["seconds"].agg(["count", "sum"]).round(2).to_string())
         partitions = stages[stages["task"] == "rollup-partition (all)"]
         span = partitions["end"].max() - partitions["start"].min() if len(partitions) else 0.0
+        split = ", ".join(f"{k} {v:.1f} s" for k, v in lb.get("seconds", {}).items())
+        lines.append(f"inside the partition tasks (summed): {split}")
         lines.append(f"whole `llmopt run` process: {seconds:.1f} s, {read_rows / seconds:,.0f} rows read/s, "
                      f"peak RSS {rss:,.0f} MB")
         if label == "cold":

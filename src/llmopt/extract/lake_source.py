@@ -24,7 +24,8 @@ from llmopt.extract.filesystems import open_filesystem
 from llmopt.extract.schema import OPTIONAL_COLUMNS, REQUEST_COLUMNS
 
 HIVE_FIELDS = pa.schema([("date", pa.string()), ("hour", pa.string())])
-SOURCE_FILE = "source_file"          # the file a row came from, kept with a quarantined row
+SOURCE_FILE = "source_file"
+DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")          # the file a row came from, kept with a quarantined row
 
 
 class LakeRequestLog:
@@ -55,12 +56,14 @@ class LakeRequestLog:
         found = self.filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
         files = [f for f in found if f.type == pafs.FileType.File and not f.base_name.startswith((".", "_"))
                  and (glob_at < 0 or fnmatch.fnmatch(f.path, pattern))]
+        if self._format == "auto":      # other files beside the data (notes, a database) are not request logs
+            files = [f for f in files if f.base_name.endswith(DATA_SUFFIXES)]
         return base, sorted(files, key=lambda f: f.path)
 
     def _file_format(self, files: list[pafs.FileInfo]):
         kind = self._format
         if kind == "auto":
-            kind = "csv" if all(".csv" in f.base_name for f in files) else "parquet"
+            kind = "csv" if all(f.base_name.endswith((".csv", ".csv.gz")) for f in files) else "parquet"
         if kind == "parquet":
             return ds.ParquetFileFormat()
         # CSV carries no types: give every contract column its type, so files agree; ts is parsed by the contract
@@ -95,6 +98,20 @@ class LakeRequestLog:
             infos = self.filesystem.get_file_info(paths) if paths else []
             text = "\n".join(f"{i.path} {i.size} {i.mtime_ns}" for i in infos)
             out.append(hashlib.sha256(text.encode()).hexdigest())
+        return out
+
+    def row_counts(self, windows: list[tuple[datetime, datetime]]) -> list[int]:
+        """Rows per window (Parquet: from row-group statistics and the ts column; CSV: the files are parsed)."""
+        dataset = self._dataset()
+        if dataset is None:
+            return [0] * len(windows)
+        ts_type = dataset.schema.field("ts").type if "ts" in dataset.schema.names else None
+        out = []
+        for start, end in windows:
+            where = _hive_filter(start, end)
+            if ts_type is not None and pa.types.is_timestamp(ts_type):
+                where = where & (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
+            out.append(dataset.count_rows(filter=where))
         return out
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:

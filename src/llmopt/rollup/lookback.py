@@ -6,6 +6,7 @@ Tasks in `tasks/rollup.py` wrap these one to one; `rollup_partition` is the unit
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,12 +40,25 @@ def lookback_hours(res: Resources) -> int:
 
 def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
     """Every partition of [window.end − lookback, window.end); the window's own are always recomputed."""
+    settings, source = res.settings, res.request_source
     start = min(window.start, window.end - timedelta(hours=lookback_hours(res)))
-    partitions = plan_partitions(start, window.end, res.settings.partition_minutes)
-    fingerprints = res.request_source.fingerprints([(p.start, p.end) for p in partitions])
+    partitions = plan_partitions(start, window.end, settings.partition_minutes)
+    counts = source.row_counts([(p.start, p.end) for p in partitions])
+    partitions = [piece for p, n in zip(partitions, counts) for piece in split_partition(p, n, settings.partition_max_rows)]
+    fingerprints = source.fingerprints([(p.start, p.end) for p in partitions])
     keys = set(res.rollup_store.keys())
     stored = [p.key in keys and p.start < window.start for p in partitions]
     return LookbackPlan(window, partitions, fingerprints, stored)
+
+
+def split_partition(partition: Partition, rows: int, max_rows: int) -> list[Partition]:
+    """`partition` in equal clock-aligned slices of ≥ 5 minutes with about `max_rows` rows each at most."""
+    minutes = int((partition.end - partition.start).total_seconds() // 60)
+    if rows <= max_rows or minutes <= 5:
+        return [partition]
+    pieces = -(-rows // max_rows)
+    step = next((m for m in (30, 20, 15, 12, 10, 6, 5) if minutes // m >= pieces and minutes % m == 0), 5)
+    return plan_partitions(partition.start, partition.end, step)
 
 
 def columns_to_read(res: Resources) -> list[str]:
@@ -61,7 +75,10 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> 
         ContractBreach: a batch-level breach (the quarantine is written first, so the reasons can be read).
     """
     settings = res.settings
+    clock = time.perf_counter()
     frame = res.request_source.read_partition(partition.start, partition.end, columns_to_read(res))
+    seconds = {"read": time.perf_counter() - clock}
+    clock = time.perf_counter()
     contract = RequestContract(settings.contracts_dir)
     try:
         outcome = contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share) \
@@ -73,9 +90,13 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> 
     if outcome is None or outcome.rows_read == 0:
         return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0)
     res.request_log.replace_quarantine(partition.label, outcome.rejected)
+    seconds["validate"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     cells, sample, threshold = reduce_partition(outcome.valid, res.prices, settings.rollup_sample_rows)
+    seconds["reduce"] = time.perf_counter() - clock
     return PartitionRollup(partition, fingerprint, cells, sample, threshold, outcome.rows_read,
-                           outcome.rows_quarantined, outcome.reasons, outcome.expectation_results)
+                           outcome.rows_quarantined, outcome.reasons, outcome.expectation_results,
+                           seconds=seconds)
 
 
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:

@@ -75,6 +75,7 @@ class PartitionRollup:
     reasons: dict[str, int] = field(default_factory=dict)
     expectation_results: list[dict] = field(default_factory=list)
     reused: bool = False                        # read back from the rollup store, not from the source
+    seconds: dict[str, float] = field(default_factory=dict)   # read / validate / reduce, where the time went
 
     @property
     def rows_valid(self) -> int:

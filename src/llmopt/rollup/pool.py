@@ -31,6 +31,7 @@ class EvidencePool:
     reused: int = 0
     newest: list[PartitionRollup] = field(default_factory=list)   # the run's own window (validated in this run)
     pending: list[tuple[Partition, str]] = field(default_factory=list)   # partitions to read, with fingerprints
+    seconds: dict[str, float] = field(default_factory=dict)    # read / validate / reduce, summed over partitions
 
     def waves(self, size: int) -> list[list[tuple[Partition, str]]]:
         """The pending partitions, `size` at a time (memory ∝ size × a partition)."""
@@ -41,6 +42,8 @@ class EvidencePool:
         self.partitions += 1
         self.reused += int(rollup.reused)
         self.rows_valid += rollup.rows_valid
+        for stage, secs in rollup.seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + secs
         if part.start >= self.window.start and part.end <= self.window.end:
             # the report keeps the window's counts and reasons, not its rows
             self.newest.append(PartitionRollup(part, rollup.fingerprint, rollup.cells.iloc[:0], rollup.sample.iloc[:0],
@@ -75,6 +78,7 @@ class PooledEvidence:
     reused: int
     rows_pooled: int
     drift: list[DriftFinding]
+    seconds: dict[str, float]
     rows_read: int
     rows_quarantined: int
     reasons: dict[str, int]
@@ -116,7 +120,7 @@ def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
                   reasons=reasons, expectation_results=[e for r in newest for e in r.expectation_results])
     if not pool.cells:
         return PooledEvidence(pd.DataFrame(columns=CELL_KEYS), pd.DataFrame(), 0.0, 0.0, pool.partitions, pool.reused,
-                              0, [], **report)
+                              0, [], pool.seconds, **report)
     cells = pd.concat(pool.cells, ignore_index=True)
     lookback = cells["service"].map(lambda s: policy.for_service(s).lookback_hours)
     cells = cells[cells["end"] > window.end - pd.to_timedelta(lookback, unit="h")]
@@ -144,7 +148,7 @@ def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
     sample = _pooled_sample(pool, policy, cutoff, drifted)
     hours = float(pooled["hours"].max())
     return PooledEvidence(pooled, sample, hours * pool.threshold, hours, pool.partitions, pool.reused,
-                          int(pooled["requests"].sum()), drift, **report)
+                          int(pooled["requests"].sum()), drift, pool.seconds, **report)
 
 
 def _latency_quantiles(blobs: pd.Series) -> tuple[float, float, float]:

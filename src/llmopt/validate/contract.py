@@ -7,6 +7,7 @@ mistyped column), `row` quarantines the offending rows with `meta.reason`.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,6 +19,7 @@ import pandas as pd
 from llmopt.prices import PriceMap
 
 SUITE_FILE = "llm_requests.suite.json"
+_GX_LOCK = threading.Lock()
 TS_COLUMN = "ts"
 
 
@@ -163,8 +165,9 @@ class RequestContract:
         if mistyped:
             raise ContractBreach(mistyped)
         suite, kept = self._suite_for(required)
-        batch = _gx_batch_definition().get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+        with _GX_LOCK:     # one GX context per process, and it is not thread-safe: a batch can see another's frame
+            batch = _gx_batch_definition().get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
 
         violations, row_reasons, summary = [], {}, []
         for res in result.results:

@@ -138,3 +138,13 @@ def test_no_drift_is_found_in_a_stationary_day(day, prices):
     for rollup in rollups_of(day, prices, WINDOW_END, 24, sample_rows=100_000):
         pool.add(rollup)
     assert pool_evidence(pool, Policy()).drift == []
+
+
+def test_a_large_hour_is_split_into_clock_aligned_slices():
+    from llmopt.rollup.lookback import split_partition
+
+    hour = Partition(WINDOW_END - timedelta(hours=1), WINDOW_END)
+    assert split_partition(hour, 250_000, 250_000) == [hour]
+    assert [p.end - p.start for p in split_partition(hour, 1_000_000, 250_000)] == [timedelta(minutes=15)] * 4
+    assert len(split_partition(hour, 600_000, 250_000)) == 3                      # 20-minute slices
+    assert len(split_partition(hour, 10_000_000, 250_000)) == 12                  # never below 5 minutes
