@@ -13,7 +13,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 
-.PHONY: install install-test demo test test-fast bench bench-decisions mlflow-ui prefect-ui serve clean
+.PHONY: install install-test demo test test-fast bench bench-week bench-decisions mlflow-ui prefect-ui serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,12 +41,16 @@ test: install-test                 ## the whole suite; fixtures start PostgreSQL
 test-fast: install-test            ## unit tests that start no server and run no flow (~30 s)
 	$(BIN)/pytest -q -m "not slow and not integration"
 
-bench: install                     ## 1,000,000-row hour through the real flow: seconds per task run, rows/s, peak memory
-	$(BIN)/python bench/bench_flow.py --rows 1000000 --strategies routing,reliability,max_tokens
+bench: install                     ## `llmopt run` on a 1M-row SQLite hour, then a 10M-row 24 h Parquet lake cold and warm (~5 min)
+	$(BIN)/llmopt bench scale --rows 1000000 --hours 1 --format sqlite
+	$(BIN)/llmopt bench scale --rows 10000000 --hours 24 --format parquet
 
-bench-decisions: install           ## decision quality: the flow's calls in simulated worlds vs an oracle (~15 min)
+bench-week: install                ## 100M rows over a week of Parquet, cold and warm (~25 min)
+	$(BIN)/llmopt bench scale --rows 100000000 --hours 168 --format parquet
+
+bench-decisions: install           ## decision quality: the flow's calls in simulated worlds, a day of history each, vs an oracle
 	mkdir -p $(PREFECT_HOME)
-	$(BIN)/llmopt bench decisions --seeds 5
+	$(BIN)/llmopt bench decisions --seeds 3 --history-hours 24
 
 mlflow-ui: install                 ## MLflow UI on the demo's local store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.llmopt/mlflow.db --port 5000

@@ -6,16 +6,22 @@ import asyncio
 import re
 
 
-def task_seconds(flow_run_id: str) -> list[tuple[str, float, float, float]]:
-    """(task run name, seconds, start, end as epoch seconds) of every task run of `flow_run_id`, in start order."""
+def task_seconds(flow_run_id: str, api_url: str | None = None) -> list[tuple[str, float, float, float]]:
+    """(task run name, seconds, start, end as epoch seconds) of every task run of `flow_run_id`, in start order.
+
+    `api_url`: the Prefect API that ran it (default: this process's PREFECT_API_URL).
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     async def read():
         async with get_client() as client:
             return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
-    runs = sorted((r for r in asyncio.run(read()) if r.start_time), key=lambda r: r.start_time)
+    with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}):
+        found = asyncio.run(read())
+    runs = sorted((r for r in found if r.start_time), key=lambda r: r.start_time)
     # default task run names end in a random 3-hex suffix ("decide-changes-99b")
     return [(re.sub(r"-[0-9a-f]{3}$", "", r.name), r.total_run_time.total_seconds(), r.start_time.timestamp(),
              (r.end_time or r.start_time).timestamp()) for r in runs]

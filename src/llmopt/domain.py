@@ -150,14 +150,23 @@ class ConfigKeys:
     """
 
     VERSION = re.compile(r"^(?P<service>[^/]+)/v(?P<version>\d{6})\.json$")
+    # the contract quarantines other service names; this guard keeps a key inside its store whatever the caller
+    SAFE_NAME = re.compile(r"^[^\W_][\w.-]{0,127}$")
 
-    @staticmethod
-    def version(service: str, version: int, suffix: str = "json") -> str:
-        return f"{service}/v{version:06d}.{suffix}"
+    @classmethod
+    def version(cls, service: str, version: int, suffix: str = "json") -> str:
+        return f"{cls.safe(service)}/v{version:06d}.{suffix}"
 
-    @staticmethod
-    def latest(service: str, suffix: str = "json") -> str:
-        return f"{service}/latest.{suffix}"
+    @classmethod
+    def latest(cls, service: str, suffix: str = "json") -> str:
+        return f"{cls.safe(service)}/latest.{suffix}"
+
+    @classmethod
+    def safe(cls, service: str) -> str:
+        """`service` if it can be a key prefix (no `/`, no leading `.`), else ValueError naming it."""
+        if not cls.SAFE_NAME.match(service):
+            raise ValueError(f"service {service!r} cannot name a config: letters, digits, '.', '_', '-' only")
+        return service
 
     @classmethod
     def parse_version(cls, key: str) -> tuple[str, int] | None:

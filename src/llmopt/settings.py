@@ -114,7 +114,9 @@ class Settings(BaseSettings):
     partition_max_rows: int = Field(250_000, ge=1_000)  # a larger partition is read in shorter slices
     rollup_sample_rows: int = Field(20_000, ge=100)      # uniform sample per partition, for the fits and strategies
     pooled_sample_rows: int = Field(400_000, ge=1_000)   # bound of the lookback's pooled sample
-    partition_concurrency: int = Field(2, ge=1)          # partitions in flight at once (memory ∝ this × partition)
+    # partitions in flight at once (memory ∝ this × a partition); threads share one GIL, so more than 1 pays off
+    # on a Dask cluster (dask_workers / dask_scheduler_address), not on the default thread runner
+    partition_concurrency: int = Field(1, ge=1)
     dask_scheduler_address: str | None = None            # e.g. tcp://scheduler:8786: partitions run on that cluster
     dask_workers: int = Field(0, ge=0)                   # > 0: a local Dask cluster with this many workers
     policy: Policy = Field(default_factory=Policy)

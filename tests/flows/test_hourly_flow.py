@@ -121,12 +121,14 @@ def test_bad_rows_are_quarantined_with_reasons(write_settings, traffic_hour):
 
     assert summary["rows_read"] == 120_000 and summary["rows_quarantined"] == 7
     assert summary["quarantine_reasons"] == {
-        "latency_ms <= 0": 1, "status not in {ok, error, timeout}": 1, "cached_tokens > prompt_tokens": 1,
+        "latency_ms <= 0 or > 3,600,000 (an hour), or infinite": 1, "status not in {ok, error, timeout}": 1,
+        "cached_tokens > prompt_tokens": 1,
         "quality_score outside [0, 1]": 1, "request_id is duplicated": 2,
         "no price for model mystery-model and cost_usd is null": 1}
     stored = open_resources(settings).request_log.read_quarantine(f"window {WINDOW_START.isoformat()}/{WINDOW_END.isoformat()}")
     assert len(stored) == 7 and set(stored["request_id"]) >= {frame.loc[0, "request_id"], frame.loc[6, "request_id"]}
-    assert json.loads(stored.loc[stored["reason"] == "latency_ms <= 0", "row_json"].iloc[0])["latency_ms"] == -3.0
+    latency_row = stored.loc[stored["reason"] == "latency_ms <= 0 or > 3,600,000 (an hour), or infinite", "row_json"]
+    assert json.loads(latency_row.iloc[0])["latency_ms"] == -3.0
     assert summary["status"] == "published"    # 7 bad rows of 120,000 stay under max_bad_row_share
 
 
@@ -169,3 +171,9 @@ def test_empty_window_completes_with_nothing_to_do(write_settings, traffic_hour)
     path, settings = write_settings(policy={"lookback_hours": 2})
     pooled = hourly_optimization(start=WINDOW_END, config_file=str(path), dry_run=True)
     assert pooled["rows_read"] == 0 and pooled["lookback"]["rows_pooled"] == 100 and pooled["status"] == "no change"
+
+
+def test_a_missing_table_is_an_error_naming_the_setting_not_no_traffic(write_settings):
+    path, _ = write_settings(requests_table="llm_requestz")
+    with pytest.raises(LookupError, match=r"requests_table 'llm_requestz' not found in database_url sqlite:///"):
+        hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))

@@ -37,7 +37,7 @@ def test_row_breaches_are_quarantined_with_every_reason(contract, prices):
     out = contract.validate(frame, ROUTING_COLUMNS, prices, max_bad_row_share=0.6)
     assert list(out.valid["request_id"]) == ["r3", "r4", "r5"]
     assert dict(zip(out.rejected["request_id"], out.rejected["reason"])) == {
-        "r0": "latency_ms <= 0; quality_score outside [0, 1]", "r1": "ts is null", "r2": "service is null"}
+        "r0": "latency_ms <= 0 or > 3,600,000 (an hour), or infinite; quality_score outside [0, 1]", "r1": "ts is null", "r2": "service is null"}
 
 
 def test_missing_column_is_a_batch_breach_naming_column_and_expectation(contract, prices):
@@ -68,3 +68,30 @@ def test_full_contract_checks_optional_columns(contract, prices):
                           finish_reason="stop", experiment_id=None, variant=None)
     out = contract.validate(frame, list(REQUEST_COLUMNS), prices, 0.5)
     assert dict(zip(out.rejected["request_id"], out.rejected["reason"])) == {"r2": "max_tokens < 1"}
+
+
+def test_hostile_names_and_absurd_latencies_are_quarantined_by_name(contract, prices):
+    """A service name that would leave the store, an empty model, infinite or absurd latency: quarantined."""
+    frame = rows(9)
+    frame.loc[0, "service"] = "../escaped"
+    frame.loc[1, "task_type"] = "x/../../y"
+    frame.loc[2, "service"] = "s'; DROP TABLE llm_requests; --"
+    frame.loc[3, "model"] = ""
+    frame.loc[4, "latency_ms"] = np.inf
+    frame.loc[5, "latency_ms"] = 1e12
+    frame.loc[6, "service"] = "поиск-ü"                 # non-ASCII letters are a safe name
+    out = contract.validate(frame, ROUTING_COLUMNS, prices, max_bad_row_share=1.0)
+    reasons = dict(zip(out.rejected["request_id"], out.rejected["reason"]))
+    assert set(reasons) == {"r0", "r1", "r2", "r3", "r4", "r5"} and list(out.valid["request_id"]) == ["r6", "r7", "r8"]
+    assert reasons["r0"].startswith("service is not a safe name") and reasons["r1"].startswith("task_type is not")
+    assert reasons["r3"].startswith("model is empty")
+    assert reasons["r4"] == reasons["r5"] == "latency_ms <= 0 or > 3,600,000 (an hour), or infinite"
+
+
+def test_a_store_key_never_leaves_its_service_folder():
+    from llmopt.domain import ConfigKeys
+
+    assert ConfigKeys.version("поиск-ü", 3) == "поиск-ü/v000003.json"
+    for bad in ("../escaped", "a/b", ".hidden", "", "x" * 129):
+        with pytest.raises(ValueError, match="cannot name a config"):
+            ConfigKeys.latest(bad)

@@ -3,7 +3,7 @@
 Cold: the first run over the lookback (no rollups: every partition is read, validated and reduced).
 Warm: the next hour's run (the earlier hours' rollups are reused; one new hour is read).
 Each run is a separate `llmopt run` process against a running Prefect server (as in production, where a
-deployment's runs do not start a server): wall seconds, peak RSS of that process (wait4), seconds per task
+deployment's runs do not start a server): wall seconds, peak RSS of that process (VmHWM), seconds per task
 run (read back from Prefect), rows/s, and the ratio to a plain GROUP BY of the same rows (DuckDB on the
 Parquet files; SQLite's own GROUP BY for `--format sqlite`).
 """
@@ -11,9 +11,10 @@ Parquet files; SQLite's own GROUP BY for `--format sqlite`).
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -76,18 +77,31 @@ def baseline_seconds(root: Path, fmt: str, settings_values: dict, start: datetim
 def timed_run(config: Path, start: datetime, env: dict) -> tuple[dict, float, float]:
     """One `llmopt run` process: its summary, wall seconds and peak RSS (MB)."""
     t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "llmopt", "run", "--config", str(config), "--json", "--dry-run",
-                             "--start", start.isoformat()], stdout=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    if status != 0:
-        raise RuntimeError(f"llmopt run failed (status {status})")
-    return json.loads(out), seconds, usage.ru_maxrss / 1024
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen([sys.executable, "-m", "llmopt", "run", "--config", str(config), "--json",
+                                 "--dry-run", "--start", start.isoformat()], stdout=out, env=env)
+        peak_kb = 0
+        while proc.poll() is None:      # VmHWM: the kernel's peak RSS of this process alone (not its children)
+            peak_kb = max(peak_kb, _high_water_kb(proc.pid))
+            time.sleep(0.1)
+        seconds = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise RuntimeError(f"llmopt run failed (exit {proc.returncode})")
+        out.seek(0)
+        return json.loads(out.read()), seconds, peak_kb / 1024
 
 
-def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, task_seconds, env: dict) -> str:
-    """Generate the lake, run cold and warm, and return the printed report."""
+def _high_water_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
+
+
+def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, task_seconds, env: dict,
+              extra_settings: dict | None = None) -> str:
+    """Generate the lake (unless `root` holds it already), run cold and warm, and return the printed report."""
     values = {"database_url": f"sqlite:///{root}/requests.db", "config_store_uri": f"file://{root}/configs",
               "mlflow_tracking_uri": f"sqlite:///{root}/mlflow.db", "mlflow_artifact_location": str(root / "mlart"),
               "mlflow_experiment": "bench-scale", "rollups_dir": str(root / "rollups"),
@@ -95,11 +109,15 @@ def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, tas
     if fmt == "parquet":
         values["requests_path"] = str(root / "lake")
     config = root / "llmopt.yaml"
-    config.write_text(yaml.safe_dump(values))
+    config.write_text(yaml.safe_dump({**values, **(extra_settings or {})}))
     t = time.perf_counter()
-    write_lake(root, fmt, rows, hours, prices, values)
+    made = root / f".lake-{fmt}-{rows}-{hours}"
+    if not made.exists():
+        write_lake(root, fmt, rows, hours, prices, values)
+        made.touch()
     lines = [f"setup (not timed): {rows:,} rows over {hours} h (+1 h for the warm run) as {fmt} in "
-             f"{time.perf_counter() - t:.0f} s"]
+             f"{time.perf_counter() - t:.0f} s; settings {extra_settings or 'default'}"]
+    shutil.rmtree(root / "rollups", ignore_errors=True)         # cold means cold
     cold_start = END - timedelta(hours=1)
     base = baseline_seconds(root, fmt, values, END - timedelta(hours=hours), END)
     for label, start in (("cold", cold_start), ("warm", cold_start + timedelta(hours=1))):

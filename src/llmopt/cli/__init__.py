@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--hours", type=int, default=24)
     scale.add_argument("--format", choices=["parquet", "sqlite"], default="parquet")
     scale.add_argument("--keep", help="keep the lake and stores in this folder (default: a temporary one)")
+    scale.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a setting for the measured runs, e.g. --set dask_workers=2 (repeatable)")
     bench.set_defaults(func=cmd_bench)
 
     serve = _add(sub, "serve", help="run the flow on its hourly schedule in this process")

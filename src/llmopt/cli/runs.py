@@ -118,6 +118,8 @@ def _bench_scale(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
+    import yaml
+
     from llmopt.benchmark.scale import run_scale, start_prefect_server
     from llmopt.prices import PriceMap
 
@@ -125,11 +127,12 @@ def _bench_scale(args: argparse.Namespace) -> int:
     root.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(root / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
     server, url = start_prefect_server(root, env)
-    env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"] = url
+    env["PREFECT_API_URL"] = url
     try:
-        print(run_scale(root, args.format, args.rows, args.hours, PriceMap.from_file(Settings.load(args.config)
-                                                                                     .prices_path),
-                        flow("task-seconds"), env))
+        extra = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+        print(run_scale(root, args.format, args.rows, args.hours,
+                        PriceMap.from_file(Settings.load(args.config).prices_path),
+                        lambda run_id: flow("task-seconds")(run_id, url), env, extra))
     finally:
         server.terminate()
         server.wait(timeout=30)

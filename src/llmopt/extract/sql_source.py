@@ -102,8 +102,16 @@ class SqlRequestLog:
         return out
 
     def row_counts(self, windows: list[tuple[datetime, datetime]]) -> list[int]:
-        """Rows per window, counted in the database (0 without a table or a ts column)."""
-        if "ts" not in self.present_columns():
+        """Rows per window, counted in the database (0 without a ts column: the contract reports it).
+
+        Raises:
+            LookupError: the table does not exist (a typo in `requests_table` is not "no traffic").
+        """
+        present = self.present_columns()
+        if not present:
+            url = self.engine.url.render_as_string(hide_password=True)
+            raise LookupError(f"requests_table {self.table_name!r} not found in database_url {url}")
+        if "ts" not in present:
             return [0] * len(windows)
         return [self.count_window(start, end) for start, end in windows]
 
