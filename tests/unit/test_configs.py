@@ -118,3 +118,29 @@ def test_s3_store_over_http(s3_endpoint, schema):
 def test_unknown_store_scheme_is_a_clear_error():
     with pytest.raises(ValueError, match="config_store_uri: unsupported scheme 'gs'"):
         open_config_store("gs://bucket/x")
+
+
+def test_of_many_racing_writers_of_one_version_exactly_one_wins(tmp_path):
+    """16 threads write v000001.json at once: one succeeds, 15 get VersionExists, no temp file is left."""
+    import threading
+
+    store = LocalConfigStore(tmp_path)
+    start, outcomes = threading.Barrier(16), []
+
+    def write(i: int) -> None:
+        start.wait()
+        try:
+            store.write("svc/v000001.json", f'{{"writer": {i}}}'.encode(), exclusive=True)
+            outcomes.append(("won", i))
+        except VersionExists:
+            outcomes.append(("lost", i))
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for result, i in outcomes if result == "won"]
+    assert len(winners) == 1 and len(outcomes) == 16
+    assert store.read("svc/v000001.json") == f'{{"writer": {winners[0]}}}'.encode()
+    assert sorted(p.name for p in (tmp_path / "svc").iterdir()) == ["v000001.json"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -34,21 +36,35 @@ class LocalConfigStore:
         return path.read_bytes() if path.exists() else None
 
     def write(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
-        """Write atomically (temp file + rename), so a reader never sees half a file."""
+        """Write atomically, so a reader never sees half a file: a private temp file, then rename.
+
+        `exclusive` links the temp file to its key instead (`link` fails if the key exists, atomically): of
+        two writers of one version exactly one wins, where a check-then-write would let both pass.
+        """
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        if exclusive and path.exists():
-            raise VersionExists(self.location(key))
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            if exclusive:
+                try:
+                    os.link(tmp, path)
+                except FileExistsError as err:
+                    raise VersionExists(self.location(key)) from err
+            else:
+                os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def list(self, prefix: str) -> list[str]:
         base = self.root / prefix
         if not base.exists():
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()
-                      and not p.name.endswith(".tmp"))
+                      and not p.name.endswith(".tmp"))      # a writer's temp file, never a config
 
     def location(self, key: str) -> str:
         return (self.root / key).resolve().as_uri()
