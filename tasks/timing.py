@@ -16,8 +16,15 @@ def task_seconds(flow_run_id: str, api_url: str | None = None) -> list[tuple[str
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     async def read():
+        found, page = [], 200                  # the API returns at most 200 task runs per call
         async with get_client() as client:
-            return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            while True:
+                batch = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=page,
+                    offset=len(found))
+                found += batch
+                if len(batch) < page:
+                    return found
 
     with temporary_settings({PREFECT_API_URL: api_url} if api_url else {}):
         found = asyncio.run(read())

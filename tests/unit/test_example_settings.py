@@ -13,5 +13,7 @@ def test_example_settings_load():
     assert settings.policy.for_service("support").latency_p95_ms == 4000
     assert settings.policy.for_service("search").latency_p95_ms is None
     assert settings.policy.approval_timeout_minutes == 60
+    assert settings.policy.for_service("search").lookback_hours == 72
+    assert settings.policy.for_service("support").lookback_hours == 24 and settings.rollups_dir.startswith("s3://")
     [experiment] = settings.experiments
     assert experiment.treatments[0].model == "gpt-4o-mini" and experiment.guardrails[1].relative is False

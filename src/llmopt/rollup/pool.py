@@ -24,7 +24,8 @@ class EvidencePool:
     window: Window
     max_sample_rows: int
     cells: list[pd.DataFrame] = field(default_factory=list)
-    samples: list[tuple] = field(default_factory=list)          # (partition start, its sample thinned to τ)
+    samples: list[tuple] = field(default_factory=list)          # (partition start, its sample, thinned to τ lazily)
+    held: int = 0                                               # sample rows held (≤ 2 × max_sample_rows + one)
     threshold: float = 1.0
     rows_valid: int = 0
     partitions: int = 0
@@ -54,8 +55,14 @@ class EvidencePool:
         # τ = min of every partition's τ and of the bound on the pooled sample's size
         self.threshold = min(self.threshold, rollup.sample_threshold,
                              self.max_sample_rows / max(self.rows_valid, 1))
-        self.samples.append((part.start, rollup.sample))
-        self.samples = [(at, s[s[SAMPLE_KEY] < self.threshold]) for at, s in self.samples]
+        sample = rollup.sample
+        if len(sample) and sample[SAMPLE_KEY].max() >= self.threshold:
+            sample = sample[sample[SAMPLE_KEY] < self.threshold]
+        self.samples.append((part.start, sample))
+        self.held += len(sample)
+        if self.held > 2 * self.max_sample_rows:     # thin the earlier samples to τ now and then: O(n) overall
+            self.samples = [(at, s[s[SAMPLE_KEY] < self.threshold]) for at, s in self.samples]
+            self.held = sum(len(s) for _, s in self.samples)
 
 
 @dataclass(frozen=True)

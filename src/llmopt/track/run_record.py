@@ -22,7 +22,10 @@ def run_params(settings: Settings, window: Window, dry_run: bool) -> dict:
     """Every setting that shapes the run's decisions and what it publishes."""
     return {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
             "dry_run": dry_run, "requests_table": settings.requests_table,
-            "config_store_uri": settings.config_store_uri,
+            "config_store_uri": settings.config_store_uri, "requests_path": settings.requests_path,
+            "rollups_dir": settings.rollups_dir, "partition_minutes": settings.partition_minutes,
+            "partition_max_rows": settings.partition_max_rows, "rollup_sample_rows": settings.rollup_sample_rows,
+            "pooled_sample_rows": settings.pooled_sample_rows,
             "strategies": list(settings.strategies), "exports": list(settings.exports),
             "gateway_providers": settings.gateway_providers, "fit_sample_rows": settings.fit_sample_rows,
             "reserved_output_providers": list(settings.reserved_output_providers),
