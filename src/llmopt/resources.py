@@ -46,6 +46,13 @@ class Resources:
         return self.request_log
 
     @cached_property
+    def contract(self):
+        """The request-log contract, its suite read once (every partition is validated against it)."""
+        from llmopt.validate.contract import RequestContract
+
+        return RequestContract(self.settings.contracts_dir)
+
+    @cached_property
     def rollup_store(self):
         from llmopt.rollup.store import RollupStore
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmopt.validate.contract import RequestContract
 from llmopt.extract.schema import REQUEST_COLUMNS
 from llmopt.resources import Resources
 from llmopt.domain import last_complete_hour
@@ -49,7 +48,7 @@ def ingest_file(res: Resources, path: Path, fmt: str | None = None, end: datetim
         frame = FORMATS[fmt](path, end, res.prices)
     else:
         frame = read_request_file(path, fmt)
-    outcome = RequestContract(res.settings.contracts_dir).validate(
+    outcome = res.contract.validate(
         frame, list(REQUEST_COLUMNS), res.prices, res.settings.policy.max_bad_row_share)
     log = res.request_log
     log.ensure_tables()

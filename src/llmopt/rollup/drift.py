@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats as sps
 
+from llmopt.stats import MeanStats
+
 MIN_PART = 30
 
 
@@ -39,13 +41,9 @@ class DriftFinding:
 def _quality_p(r: pd.Series, e: pd.Series) -> tuple[float, float, float] | None:
     if min(r["scored"], e["scored"]) < MIN_PART:
         return None
-    means, variances = [], []
-    for part in (r, e):
-        n = part["scored"]
-        mean = part["quality_sum"] / n
-        means.append(mean)
-        variances.append(max(part["quality_sum_squares"] / n - mean * mean, 0.0) * n / (n - 1) / n)
-    se = math.sqrt(sum(variances))
+    parts = [MeanStats(int(p["scored"]), float(p["quality_sum"]), float(p["quality_sum_squares"])) for p in (r, e)]
+    means = [p.mean for p in parts]
+    se = math.sqrt(sum(p.variance / p.n for p in parts))
     if se == 0:
         return (means[0], means[1], 1.0 if means[0] == means[1] else 0.0)
     return means[0], means[1], float(2 * sps.norm.sf(abs(means[0] - means[1]) / se))

@@ -18,7 +18,7 @@ from llmopt.evaluate.registry import strategy
 from llmopt.resources import Resources
 from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empty_cells, plan_partitions, reduce_partition
 from llmopt.rollup.pool import EvidencePool, PooledEvidence, pool_evidence
-from llmopt.validate.contract import ContractBreach, RequestContract
+from llmopt.validate.contract import ContractBreach
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,8 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> 
     frame = res.request_source.read_partition(partition.start, partition.end, columns_to_read(res))
     seconds = {"read": time.perf_counter() - clock}
     clock = time.perf_counter()
-    contract = RequestContract(settings.contracts_dir)
     try:
-        outcome = contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share) \
+        outcome = res.contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share) \
             if len(frame.columns) else None
     except ContractBreach as breach:
         if breach.rejected is not None:
