@@ -61,7 +61,7 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         strategy_evaluations = [evaluate_strategy(settings, name, window, evidence, evaluations, latest)
                                 for name in strategies_to_evaluate(settings)]
         calls = analyze_experiments(settings, window, latest)
-        changes = decide_changes(settings, evaluations, calls, latest, strategy_evaluations)
+        changes = decide_changes(settings, evaluations, calls, latest, strategy_evaluations, window.end)
         if not dry_run:
             changes = record_decisions(settings, changes, f"hourly-optimization {ids['prefect_flow_run_id']}")
             changes = wait_for_review(settings, changes, settings.policy.approval_timeout_minutes)

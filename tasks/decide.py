@@ -18,7 +18,7 @@ from llmopt.settings import Settings
 @task(name="decide-changes", retries=0, timeout_seconds=60, cache_policy=NO_CACHE)
 def decide_changes(settings: Settings, routing: list[RoutingEvaluation], calls: list[ExperimentCall] = (),
                    latest: LatestConfigs | None = None,
-                   evaluations: list[StrategyEvaluations] = ()) -> list[Change]:
+                   evaluations: list[StrategyEvaluations] = (), data_time: datetime | None = None) -> list[Change]:
     """Every strategy's changes under the precedence rules; `approval: auto` approves, `manual` leaves them pending."""
     return pipeline.decide_changes(open_resources(settings), routing, list(calls), latest or {},
-                                   datetime.now(timezone.utc), list(evaluations))
+                                   datetime.now(timezone.utc), list(evaluations), data_time)

@@ -46,6 +46,8 @@ def write_settings(tmp_path):
                   "mlflow_artifact_location": str(tmp_path / "mlartifacts"),
                   "mlflow_experiment": "llmopt-tests"}
         values.update(overrides)
+        # most flow tests check a switch in one run: ramps are opted into by the tests of canaries
+        values["policy"] = {"canary_steps": [], **values.get("policy", {})}
         path = tmp_path / "llmopt.yaml"
         path.write_text(yaml.safe_dump(values))
         return path, Settings.load(path)

@@ -18,6 +18,8 @@ class Strategy(StrEnum):
     MAX_TOKENS = "max_tokens"
     PROMPT_CACHING = "prompt_caching"
     ROLLBACK = "rollback"
+    EXPLORATION = "exploration"
+    CANARY = "canary"
 
 
 class ChangeState(StrEnum):

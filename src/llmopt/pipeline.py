@@ -14,6 +14,8 @@ from llmopt.publish.config_model import LatestConfigs
 from llmopt.domain import Change, Strategy, Window
 from llmopt.evaluate import budget
 from llmopt.evaluate.budget import BudgetForecast
+from llmopt.evaluate.canary import first_step
+from llmopt.evaluate.exploration import exploration_block, hold_explored_tasks
 from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, combine, strategies, strategy
 from llmopt.evaluate.routing import RoutingEvaluation, evaluate_routing
 from llmopt.experiments.analysis import ExperimentCall
@@ -59,8 +61,11 @@ def evaluate(res: Resources, window: Window, evidence: PooledEvidence, models: F
     if Strategy.ROUTING not in settings.strategies:
         evaluations = [replace(ev, recommended=None, verdict="keep: the routing strategy is off") for ev in evaluations]
     forever = datetime.max.replace(tzinfo=timezone.utc)
-    held = {(d.service, d.task_type): d.id for d in running_experiments(settings.experiments, latest, forever)}
-    return [replace(ev, recommended=None, verdict=f"held: experiment {held[(ev.service, ev.task_type)]} is running")
+    held = {(d.service, d.task_type): f"experiment {d.id} is running"
+            for d in running_experiments(settings.experiments, latest, forever)}
+    held |= {(svc, task): f"{route.canary.model} is ramping in at {route.canary.weight:.0%}"
+             for svc, config in latest.items() if config for task, route in config.routes.items() if route.canary}
+    return [replace(ev, recommended=None, verdict=f"held: {held[(ev.service, ev.task_type)]}")
             if (ev.service, ev.task_type) in held else ev for ev in evaluations]
 
 
@@ -74,9 +79,12 @@ def evaluate_strategy(res: Resources, name: str, window: Window, evidence: Poole
 
 
 def strategies_to_evaluate(res: Resources) -> list[str]:
-    """The enabled strategies with an evaluate step of their own (routing has the pipeline's own step)."""
+    """The enabled strategies with an evaluate step of their own (routing has the pipeline's own step), and the
+    ones always on (canary ramps in flight)."""
     known = strategies()
-    return [n for n in res.settings.strategies if n != Strategy.ROUTING and known[n].evaluate is not None]
+    chosen = [n for n in res.settings.strategies if n != Strategy.ROUTING]
+    chosen += [n for n, s in known.items() if not s.optional and n not in chosen]
+    return [n for n in chosen if known[n].evaluate is not None]
 
 
 def analyze_experiments(res: Resources, window: Window, latest: LatestConfigs) -> list[ExperimentCall]:
@@ -101,13 +109,20 @@ def forecast_budgets(res: Resources, window: Window, changes: list[Change]) -> l
 
 def decide_changes(res: Resources, routing: list[RoutingEvaluation], calls: list[ExperimentCall],
                    latest: LatestConfigs, now: datetime,
-                   evaluations: list[StrategyEvaluations] = ()) -> list[Change]:
-    """Every strategy's changes, approved or pending as each service's policy says, under the precedence rules."""
-    inputs = DecisionInputs(res.settings, latest, {(ev.service, ev.task_type): ev.current_model for ev in routing}, now)
+                   evaluations: list[StrategyEvaluations] = (), data_time: datetime | None = None) -> list[Change]:
+    """Every strategy's changes, approved or pending as each service's policy says, under the precedence rules.
+
+    `data_time` (the window's end) is when a ramp step or an exploration begins, in the request log's time.
+    """
+    routing = hold_explored_tasks(routing, latest)
+    inputs = DecisionInputs(res.settings, latest, {(ev.service, ev.task_type): ev.current_model for ev in routing}, now,
+                            routing, data_time)
     by_name = {Strategy.ROUTING: routing, Strategy.EXPERIMENT: calls,
                **{e.strategy: e.evaluations for e in evaluations}}
     specs = {name: strategy(name) for name in by_name}
     changes = combine([(specs[name], specs[name].decide(list(found), inputs)) for name, found in by_name.items()])
+    changes = [first_step(c, res.settings.policy.for_service(c.service), inputs.began)
+               if c.strategy in (Strategy.ROUTING, Strategy.EXPERIMENT) else c for c in changes]
     pooled = {(ev.service, ev.task_type): ev.pooled for ev in routing}
     for change in changes:      # every change states the hours and rows its evidence pooled
         if change.evidence is not None and pooled.get((change.service, change.task_type)):
@@ -141,6 +156,7 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
     """Build the configs of services with approved changes or changed experiments; publish them (unless `dry_run`)."""
     settings, store = res.settings, res.config_store
     block = experiments_block(settings.experiments, latest, list(calls), changes)
+    block |= exploration_block(latest, changes, block)
     services = sorted({ev.service for ev in evaluations} | set(block))
     next_versions = {svc: max(published_versions(store, svc), default=0) + 1 for svc in services}
     configs, skipped = build_configs(evaluations, changes, latest, next_versions,

@@ -19,7 +19,7 @@ from llmopt.experiments.definitions import ExperimentDefinition
 BUNDLED_PRICES = Path(str(files("llmopt.data").joinpath("model_prices.json")))
 BUNDLED_CONTRACTS = Path(str(files("llmopt.validate").joinpath("contracts")))
 DEFAULT_CONFIG_FILE = Path("llmopt.yaml")
-BUILTIN_STRATEGIES = {"routing", "reliability", "max_tokens", "prompt_caching", "cascade"}   # tested against the registry
+BUILTIN_STRATEGIES = {"routing", "reliability", "max_tokens", "prompt_caching", "cascade", "exploration"}   # tested against the registry
 
 
 class GuardrailOverrides(BaseModel):
@@ -41,6 +41,12 @@ class GuardrailOverrides(BaseModel):
     truncation_target: float | None = Field(None, gt=0, lt=0.5)
     budget_usd_per_day: float | None = Field(None, gt=0)
     lookback_hours: int | None = Field(None, ge=1, le=24 * 31)
+    exploration_max_share: float | None = Field(None, ge=0, le=0.5)
+    exploration_quality_loss_budget: float | None = Field(None, ge=0)
+    exploration_max_hours: float | None = Field(None, gt=0)
+    exploration_candidates: list[str] | None = None
+    canary_steps: list[float] | None = None
+    canary_step_hours: float | None = Field(None, gt=0)
 
 
 class Guardrails(BaseModel):
@@ -63,6 +69,23 @@ class Guardrails(BaseModel):
     budget_usd_per_day: float | None = Field(None, gt=0)
     # evidence pooled over this many hours up to the window's end (the hourly rollups of the lookback)
     lookback_hours: int = Field(24, ge=1, le=24 * 31)
+    # exploration (strategy `exploration`): at most this share of a task's traffic leaves its serving model, and the
+    # expected quality lost per request of the task (share × expected gap, under the posterior) stays under the budget
+    exploration_max_share: float = Field(0.05, ge=0, le=0.5)
+    exploration_quality_loss_budget: float = Field(0.002, ge=0)
+    exploration_max_hours: float = Field(72, gt=0)
+    exploration_candidates: list[str] | None = None     # models worth trying (default: allowed_models, else any seen)
+    # an approved route switch ramps through these shares of the task's traffic, one step per canary_step_hours,
+    # then moves the route; [] switches at once
+    canary_steps: list[float] = Field(default_factory=lambda: [0.1, 0.5])
+    canary_step_hours: float = Field(1, gt=0)
+
+    @field_validator("canary_steps")
+    @classmethod
+    def _increasing_shares(cls, value: list[float]) -> list[float]:
+        if any(not 0 < w < 1 for w in value) or sorted(set(value)) != list(value):
+            raise ValueError(f"canary_steps: increasing shares strictly between 0 and 1, got {value}")
+        return value
 
 
 class Policy(Guardrails):
@@ -74,6 +97,8 @@ class Policy(Guardrails):
     max_bad_row_share: float = Field(0.05, ge=0, le=1)
     approval_timeout_minutes: float = Field(0, ge=0)
     monitor_hours: float = Field(24, gt=0)
+    exploration_max_candidates: int = Field(3, ge=1)
+    exploration_cooldown_hours: float = Field(7 * 24, ge=0)   # no new exploration of a task this soon after one ends
     services: dict[str, GuardrailOverrides] = Field(default_factory=dict)
 
     def for_service(self, service: str) -> Guardrails:

@@ -27,7 +27,8 @@ def world_settings(world: World, workdir: Path, base: Settings, hours: int = 1) 
     values = {"database_url": f"sqlite:///{workdir}/requests.db", "config_store_uri": f"file://{workdir}/configs",
               "mlflow_tracking_uri": base.mlflow_tracking_uri, "mlflow_experiment": "llmopt-bench-runs",
               "mlflow_artifact_location": str(workdir / "mlartifacts"), "rollups_dir": str(workdir / "rollups"),
-              "policy": {**base.policy.model_dump(exclude={"services"}), "lookback_hours": hours, **world.policy}}
+              "policy": {**base.policy.model_dump(exclude={"services"}), "lookback_hours": hours,
+                         "canary_steps": [], **world.policy}}     # one run decides: the switch is scored at once
     path = workdir / "llmopt.yaml"
     path.write_text(yaml.safe_dump(values))
     return path, Settings.load(path)

@@ -74,7 +74,8 @@ def approve_and_publish(res: Resources, decision_id: int, reviewer: str, note: s
     previous = latest.to_dict() if latest else {}
     routes = dict(previous.get("routes", {}))
     model_settings = {m: dict(v) for m, v in previous.get("model_settings", {}).items()}
-    apply_change(routes, model_settings, decision.strategy, decision.task_type, decision.to_route)
+    apply_change(routes, model_settings, decision.strategy, decision.task_type, decision.to_route,
+                 decision.from_route)
     previous = {**previous, "model_settings": model_settings}
     now = datetime.now(timezone.utc).isoformat()
     entry = {"strategy": decision.strategy, "task_type": decision.task_type, "from": decision.from_route,

@@ -31,6 +31,7 @@ class Scope(StrEnum):
     ROUTE = "route"                    # the task's route moves to another model (with the change's settings)
     ROUTE_SETTINGS = "route_settings"  # settings on the task's route (max_tokens, prompt_caching)
     MODEL_SETTINGS = "model_settings"  # how a deployment is called (timeout, retries, fallbacks)
+    EXPERIMENTS = "experiments"        # the config's `experiments` list (an exploration split); routes untouched
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,12 @@ class DecisionInputs:
     latest: LatestConfigs
     serving: dict[tuple[str, str], str]       # (service, task_type) → the model serving it now
     now: datetime
+    routing: Sequence[Any] = ()               # this run's RoutingEvaluation per task
+    data_time: datetime | None = None         # the window's end: when ramps and explorations begin, in data time
+
+    @property
+    def began(self) -> datetime:
+        return self.data_time or self.now
 
 
 @dataclass(frozen=True)
@@ -165,16 +172,27 @@ def combine(proposals: Sequence[tuple[StrategySpec, list[Change]]]) -> list[Chan
 
 
 def apply_change(routes: dict[str, dict], model_settings: dict[str, dict], strategy_name: str, task_type: str,
-                 target: dict) -> None:
+                 target: dict, origin: dict | None = None) -> None:
     """Apply one approved change to a config's routes or model settings, in place (the one rule).
+
+    A route change whose target carries `canary_weight` is a ramp step: the route keeps its model (`origin`'s
+    when the config has no route yet) and gains `canary` = the target model at that share of the traffic.
 
     Args:
         target: model, provider and the change's settings (a change's `target`, a decision's `to_route`).
+        origin: what the change moves from (a change's `origin`, a decision's `from_route`).
     """
     scope = strategy(strategy_name).scope
     model = {k: target[k] for k in ("model", "provider")}
     extra = {k: v for k, v in target.items() if k not in model}
-    if scope == Scope.MODEL_SETTINGS:
+    if scope == Scope.EXPERIMENTS:
+        return
+    if scope == Scope.ROUTE and "canary_weight" in extra:
+        base = routes.get(task_type) or {k: (origin or {})[k] for k in ("model", "provider")}
+        routes[task_type] = {**{k: v for k, v in base.items() if k != "canary"},
+                             "canary": {**model, "weight": extra["canary_weight"],
+                                        "started_at": extra["canary_started_at"]}}
+    elif scope == Scope.MODEL_SETTINGS:
         model_settings[model["model"]] = {"provider": model["provider"], **extra}
     elif scope == Scope.ROUTE_SETTINGS:
         routes[task_type] = {**routes.get(task_type, model), **extra}

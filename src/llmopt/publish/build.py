@@ -53,7 +53,7 @@ def build_configs(evaluations: list[RoutingEvaluation], changes: list[Change],
             routes.setdefault(entry["task_type"], {"model": control["model"], "provider": control["provider"]})
         model_settings = {m: dict(v) for m, v in (previous or {}).get("model_settings", {}).items()}
         for change in service_changes:
-            apply_change(routes, model_settings, change.strategy, change.task_type, change.target)
+            apply_change(routes, model_settings, change.strategy, change.task_type, change.target, change.origin)
         config = json_safe({
             "schema_version": SCHEMA_VERSION, "service": service, "version": next_versions[service],
             "created_at": now.isoformat(), "routes": dict(sorted(routes.items())),

@@ -36,6 +36,15 @@ class PromptCaching(_Part):
     ttl_s: float = Field(gt=0)
 
 
+class Canary(_Part):
+    """A switch being ramped in: the gateway sends `weight` of the task's traffic to this model."""
+
+    model: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    weight: float = Field(gt=0, lt=1)
+    started_at: str
+
+
 class Route(_Part):
     """How a gateway serves one task type: the model, and the settings strategies put on the route."""
 
@@ -44,6 +53,7 @@ class Route(_Part):
     max_tokens: int | None = Field(None, ge=1)
     cascade: Cascade | None = None
     prompt_caching: PromptCaching | None = None
+    canary: Canary | None = None
 
     @model_serializer(mode="wrap")
     def _drop_unset_settings(self, handler) -> dict:
@@ -98,6 +108,12 @@ class ExperimentEntry(_Part):
     variants: list[Variant] = Field(min_length=2)
     status: Literal["running", "stopped", "concluded"]
     call: str | None
+    origin: Literal["exploration"] | None = None     # started by llmopt's exploration strategy (not a definition)
+    started_at: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler) -> dict:
+        return {k: v for k, v in handler(self).items() if v is not None or k not in ("origin", "started_at")}
 
 
 class Lineage(_Part):

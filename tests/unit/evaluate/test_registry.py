@@ -22,8 +22,10 @@ def test_every_strategy_is_registered_with_its_scope_and_monitoring():
     assert found == {
         "routing": (Scope.ROUTE, True), "experiment": (Scope.ROUTE, True), "cascade": (Scope.ROUTE, True),
         "rollback": (Scope.ROUTE, False), "reliability": (Scope.MODEL_SETTINGS, False),
-        "max_tokens": (Scope.ROUTE_SETTINGS, False), "prompt_caching": (Scope.ROUTE_SETTINGS, False)}
-    assert optional_strategy_names() == ["cascade", "max_tokens", "prompt_caching", "reliability", "routing"]
+        "max_tokens": (Scope.ROUTE_SETTINGS, False), "prompt_caching": (Scope.ROUTE_SETTINGS, False),
+        "canary": (Scope.ROUTE, False), "exploration": (Scope.EXPERIMENTS, False)}
+    assert optional_strategy_names() == ["cascade", "exploration", "max_tokens", "prompt_caching", "reliability",
+                                         "routing"]
     assert set(optional_strategy_names()) == BUILTIN_STRATEGIES      # the settings' fast path names the same ones
     with pytest.raises(KeyError, match="not registered"):
         strategy("teleport")
