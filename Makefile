@@ -13,7 +13,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 
-.PHONY: install install-test demo test test-fast bench bench-week bench-decisions mlflow-ui prefect-ui serve clean
+.PHONY: install install-test demo test test-fast bench bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-week: install                ## 100M rows over a week of Parquet, cold and
 bench-decisions: install           ## decision quality: the flow's calls in simulated worlds, a day of history each, vs an oracle
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/llmopt bench decisions --seeds 3 --history-hours 24
+
+bench-loop: install                ## closed loop from zero exploration: 7 simulated days of a good and a null world (~70 min)
+	mkdir -p $(PREFECT_HOME)
+	$(BIN)/llmopt bench loop --world clear-win --hours 168
+	$(BIN)/llmopt bench loop --world none-good-enough --hours 168
 
 mlflow-ui: install                 ## MLflow UI on the demo's local store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.llmopt/mlflow.db --port 5000

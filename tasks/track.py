@@ -9,6 +9,7 @@ from llmopt.fit import FittedModels
 from llmopt.domain import Window
 from llmopt.publish.publishing import PublishOutcome
 from llmopt.track.report import markdown_table
+from llmopt.track.shares import share_history
 from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.resources import open_resources
 from llmopt.track.run_record import record_run, run_params
@@ -31,7 +32,9 @@ def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, v
                          models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                          budgets: list = ()) -> None:
     """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""
-    record_run(open_resources(settings).tracker, run_id, summary, validation, models, evaluations, outcome, list(budgets))
+    res = open_resources(settings)
+    shares = share_history(res.config_store, sorted({e.service for e in evaluations}))
+    record_run(res.tracker, run_id, summary, validation, models, evaluations, outcome, list(budgets), shares)
 
 
 @task(name="finish-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)

@@ -7,6 +7,9 @@ SERVICE = {
     "routes": {"classify_ticket": {"model": "gpt-4o-mini", "provider": "openai", "max_tokens": 64},
                "draft_reply": {"model": "claude-3-5-sonnet-20240620", "provider": "anthropic"},
                "summarize": {"model": "gpt-4o", "provider": "openai"},
+               "extract": {"model": "gpt-4o", "provider": "openai", "max_tokens": 256,
+                           "canary": {"model": "claude-3-haiku-20240307", "provider": "anthropic", "weight": 0.1,
+                                      "started_at": "2026-11-20T12:00:00+00:00"}},
                "llama": {"model": "accounts/fireworks/models/llama-v2-70b-chat", "provider": "fireworks"}},
     "model_settings": {
         "claude-3-5-sonnet-20240620": {"provider": "anthropic", "timeout_s": 12.5, "retries": 2,

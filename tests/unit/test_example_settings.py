@@ -15,5 +15,7 @@ def test_example_settings_load():
     assert settings.policy.approval_timeout_minutes == 60
     assert settings.policy.for_service("search").lookback_hours == 72
     assert settings.policy.for_service("support").lookback_hours == 24 and settings.rollups_dir.startswith("s3://")
+    assert settings.policy.for_service("support").canary_steps == [0.1, 0.5]
+    assert settings.strategies == ["routing", "exploration"]
     [experiment] = settings.experiments
     assert experiment.treatments[0].model == "gpt-4o-mini" and experiment.guardrails[1].relative is False

@@ -22,13 +22,16 @@ from llmopt.extract.synthetic import generate_requests
 END = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
 
 
-def world_settings(world: World, workdir: Path, base: Settings, hours: int = 1) -> tuple[Path, Settings]:
-    """Settings for one run: fresh stores, the base MLflow store, the world's policy, a lookback of `hours`."""
+def world_settings(world: World, workdir: Path, base: Settings, hours: int = 1,
+                   extra: dict | None = None) -> tuple[Path, Settings]:
+    """Settings for one run: fresh stores, the base MLflow store, the world's policy, a lookback of `hours`
+    (and `extra` settings)."""
     values = {"database_url": f"sqlite:///{workdir}/requests.db", "config_store_uri": f"file://{workdir}/configs",
               "mlflow_tracking_uri": base.mlflow_tracking_uri, "mlflow_experiment": "llmopt-bench-runs",
               "mlflow_artifact_location": str(workdir / "mlartifacts"), "rollups_dir": str(workdir / "rollups"),
               "policy": {**base.policy.model_dump(exclude={"services"}), "lookback_hours": hours,
-                         "canary_steps": [], **world.policy}}     # one run decides: the switch is scored at once
+                         "canary_steps": [], **world.policy},     # one run decides: the switch is scored at once
+              **(extra or {})}
     path = workdir / "llmopt.yaml"
     path.write_text(yaml.safe_dump(values))
     return path, Settings.load(path)

@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     decisions.add_argument("--worlds", help="comma-separated world names (default: all)")
     decisions.add_argument("--history-hours", type=int, default=24,
                            help="hours of traffic before the decided hour (pooled by the lookback)")
+    loop = _add(bench_sub, "loop", help="closed loop: a simulated gateway follows the published configs hour after hour")
+    loop.add_argument("--world", default="clear-win", help="a decision-benchmark world (e.g. none-good-enough)")
+    loop.add_argument("--hours", type=int, default=168)
+    loop.add_argument("--rows-per-task", type=int, default=3000)
+    loop.add_argument("--seed", type=int, default=1)
+    loop.add_argument("--out", default="bench-loop", help="folder for the hourly log, the summary and the plot")
     scale = _add(bench_sub, "scale", help="a lake of N rows over H hours through `llmopt run`, cold and warm")
     scale.add_argument("--rows", type=int, default=10_000_000)
     scale.add_argument("--hours", type=int, default=24)

@@ -101,6 +101,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.action == "scale":
         return _bench_scale(args)
+    if args.action == "loop":
+        return _bench_loop(args)
     from llmopt.benchmark.runner import record_benchmark, run_benchmark
 
     base = Settings.load(args.config)
@@ -110,6 +112,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(table.round(3).to_string(index=False))
     print(json.dumps(totals, indent=2))
     print(f"mlflow run {record_benchmark(base, table, totals, scores)} (experiment {base.mlflow_experiment}-bench)")
+    return 0
+
+
+def _bench_loop(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from llmopt.benchmark.closed_loop import loop_summary, loop_totals, plot_shares, run_loop
+    from llmopt.benchmark.worlds import worlds
+
+    world = next((w for w in worlds() if w.name == args.world), None)
+    if world is None:
+        raise SystemExit(f"--world {args.world!r}: expected one of {[w.name for w in worlds()]}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = Settings.load(args.config)
+    hourly = out / f"{world.name}-hours.csv"
+    log, truths, settings = run_loop(world, base, flow("hourly-optimization"), args.hours, args.rows_per_task,
+                                     args.seed, on_hour=lambda rows: pd.DataFrame([asdict(t) for t in rows])
+                                     .to_csv(hourly, index=False))
+    summary = loop_summary(world.name, log, truths, settings)
+    totals = loop_totals(summary)
+    summary.to_csv(out / f"{world.name}-summary.csv", index=False)
+    print(summary.round(4).to_string(index=False))
+    print(json.dumps(totals, indent=2))
+    print(f"shares plot: {plot_shares(log, out / f'{world.name}-shares.png')}")
     return 0
 
 

@@ -9,8 +9,9 @@ share of draws in which candidate i has the largest positive value. Candidate i 
 The total W is
 - sized by power: the scored requests each candidate still needs before its always-valid interval (at the run's
   confidence) is narrower than the margin, spread over TARGET_HOURS at the task's current scored traffic;
-- bounded: W ≤ exploration_max_share (the safety bound: no hour sends more of the task away from its serving
-  model), and W · Σ ŵᵢ·E[max(0, −dᵢ)] ≤ exploration_quality_loss_budget (expected quality lost per request).
+- bounded: W ≤ exploration_max_share − Z_CAP·√(m(1 − m)/n) with m = exploration_max_share and n the task's
+  requests per hour (the safety bound: the gateway's split is random per request, so with this headroom the
+  share an hour actually sends away from the serving model exceeds m with probability below 10⁻⁴), and W · Σ ŵᵢ·E[max(0, −dᵢ)] ≤ exploration_quality_loss_budget (expected quality lost per request).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ PRIOR_SD = 0.1            # a cheaper model's quality gap is rarely beyond ±0.2
 DRAWS = 4000
 FLOOR = 0.1
 TARGET_HOURS = 6.0        # aim to decide within this many hours
+Z_CAP = 3.72              # one-sided normal quantile of 1 − 10⁻⁴
 MIN_SHARE_OF_CAP = 0.25   # while undecided, never below a quarter of the cap (power already met, effect at the margin)
 
 
@@ -60,9 +62,18 @@ def samples_to_decide(sd: float, margin: float, confidence: float) -> int:
     return n
 
 
+def share_cap(max_share: float, requests_per_hour: float) -> float:
+    """The largest total share to publish so that an hour's realized share stays under `max_share` (see above)."""
+    if requests_per_hour <= 0:
+        return 0.0
+    return max(0.0, max_share - Z_CAP * math.sqrt(max_share * (1 - max_share) / requests_per_hour))
+
+
 def allocate(arms: list[Arm], serving: MeanStats, margin: float, confidence: float, scored_per_hour: float,
-             max_share: float, loss_budget: float, seed: int) -> tuple[dict[str, float], dict]:
+             max_share: float, loss_budget: float, seed: int,
+             requests_per_hour: float = math.inf) -> tuple[dict[str, float], dict]:
     """Each live candidate's share of the task's traffic, and how it was sized (for the evidence)."""
+    max_share = share_cap(max_share, requests_per_hour) if math.isfinite(requests_per_hour) else max_share
     if not arms or max_share <= 0:
         return {}, {"total_share": 0.0, "why": "no live candidate" if not arms else "exploration_max_share is 0"}
     rng = np.random.default_rng(seed)

@@ -190,7 +190,7 @@ def evaluate_task(ev: RoutingEvaluation, inputs: EvaluationInputs) -> Exploratio
     seed = int.from_bytes(hashlib.sha256(f"{exp_id}:{now.isoformat()}".encode()).digest()[:4], "big")
     shares, sizing = allocate([Arm(c.model, c.savings_usd_per_day, q) for c, q in live], serving_q,
                               rules.quality_margin, rules.confidence, scored_per_hour, rules.exploration_max_share,
-                              rules.exploration_quality_loss_budget, seed)
+                              rules.exploration_quality_loss_budget, seed, ev.task_requests / max(ev.window_hours, 1e-9))
     if running is None:
         return ExplorationEvaluation(**state, action="start", shares=shares, sizing=sizing,
                                      reason=f"{len(live)} cheaper candidate(s) lack evidence")

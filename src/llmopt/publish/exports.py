@@ -5,9 +5,10 @@ LiteLLM (proxy `config.yaml` / `Router(**…)`): one `model_list` entry per task
 `<provider>/<model>`; `router_settings` carries
 `num_retries`, `timeout` and `fallbacks: [{alias: [aliases]}]`. A running experiment becomes several
 deployments under one alias with `weight`s (LiteLLM shuffles at random; only `llmopt.client.assign`
-reproduces llmopt's deterministic split).
+reproduces llmopt's deterministic split); so does a route's `canary` (the route's model at 1 − weight, the canary's
+at weight).
 Portkey: one config per task type — `single`, `fallback` (targets in order, on 429/5xx) or
-`loadbalance` (experiment weights) — with `retry` and `request_timeout` (ms) per target.
+`loadbalance` (experiment or canary weights) — with `retry` and `request_timeout` (ms) per target.
 Both are checked against JSON Schemas of the documented shapes in `data_contracts/exports/`.
 """
 
@@ -61,6 +62,11 @@ def litellm_router(config: dict, providers: dict[str, str] | None = None) -> dic
         alias = f"{config['service']}/{task}"
         if task in running:
             model_list += [entry(alias, v["model"], v["provider"], v["weight"]) for v in running[task]["variants"]]
+        elif route.get("canary"):      # a ramp: two weighted deployments under the task's alias
+            canary = route["canary"]
+            model_list += [entry(alias, route["model"], route["provider"], round(1 - canary["weight"], 6),
+                                 route.get("max_tokens")),
+                           entry(alias, canary["model"], canary["provider"], canary["weight"])]
         else:
             model_list.append(entry(alias, route["model"], route["provider"], limit=route.get("max_tokens")))
         chain = _deployment(config, route["model"]).get("fallbacks", [])
@@ -115,6 +121,12 @@ def portkey_configs(config: dict, providers: dict[str, str] | None = None) -> di
         if task in running:
             out[task] = {"strategy": {"mode": "loadbalance"},
                          "targets": [target(v["model"], v["provider"], v["weight"]) for v in running[task]["variants"]]}
+        elif route.get("canary"):
+            canary = route["canary"]
+            out[task] = {"strategy": {"mode": "loadbalance"},
+                         "targets": [target(route["model"], route["provider"], round(1 - canary["weight"], 6),
+                                            route.get("max_tokens")),
+                                     target(canary["model"], canary["provider"], canary["weight"])]}
         elif chain:
             out[task] = {"strategy": {"mode": "fallback", "on_status_codes": RETRY_ON},
                          "targets": [target(route["model"], route["provider"], limit=route.get("max_tokens"))]

@@ -11,6 +11,7 @@ from llmopt.publish.publishing import PublishOutcome
 from llmopt.settings import Settings
 from llmopt.track.report import markdown_report, plot_cost_vs_quality, plot_latency_by_model, plot_spend_forecast
 from llmopt.track.report_html import html_report
+from llmopt.track.shares import plot_share_history
 from llmopt.track.summary import RunSummary
 from llmopt.track.tracker import MlflowTracker
 from llmopt.rollup.pool import PooledEvidence
@@ -44,8 +45,13 @@ def model_input_example(model, valid: pd.DataFrame, rows: int = 5) -> pd.DataFra
 
 def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validation: PooledEvidence,
                models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
-               budgets: list | None = None) -> None:
-    """Log metrics, the recommendations, validation results, configs, report, plots and models."""
+               budgets: list | None = None, shares: pd.DataFrame | None = None) -> None:
+    """Log metrics, the recommendations, validation results, configs, report, plots and models.
+
+    Args:
+        shares: configured traffic shares per task and version (`llmopt.track.shares.share_history`): plotted
+            for tasks whose traffic was split (exploration, canary) or moved.
+    """
     metrics = {"rows_read": validation.rows_read, "rows_quarantined": validation.rows_quarantined,
                "bad_row_share": validation.bad_row_share, "rows_pooled": validation.rows_pooled,
                "lookback_hours": validation.lookback_hours, "partitions_read": validation.partitions - validation.reused,
@@ -54,6 +60,8 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
                "changes_approved": sum(1 for c in summary.changes if c.state == ChangeState.APPROVED),
                "changes_pending": sum(1 for c in summary.changes if c.state == ChangeState.PENDING),
                "configs_published": len(outcome.published),
+               "exploration_steps": sum(1 for c in summary.changes if c.strategy == "exploration"),
+               "canary_steps": sum(1 for c in summary.changes if c.strategy == "canary"),
                "expected_savings_usd_per_day": summary.expected_savings_usd_per_day,
                **{f"fit.{k}": v for k, v in models.scores.items()}}
     tracker.log_metrics(run_id, metrics)
@@ -78,10 +86,18 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
               "latency_by_model.png": plot_latency_by_model(sample)}
     if budgets:
         images["spend_forecast.png"] = plot_spend_forecast(budgets)
+    history_plot = plot_share_history(shares) if shares is not None else None
+    if history_plot:
+        images["traffic_shares.png"] = history_plot
     tracker.log_files(run_id, images, "report")
     sections = {"Routing calls": summary.recommendations, "Experiments": summary.experiments,
                 "Reliability": summary.reliability, "Budget": summary.budget,
                 "Changes": [c.to_dict() for c in summary.changes],
+                "Exploration and ramps": [{"service": c.service, "task_type": c.task_type, "strategy": str(c.strategy),
+                                           "step": c.evidence.get("exploration") or c.evidence.get("ramp"),
+                                           "reason": c.evidence.get("reason"), "shares": c.evidence.get("shares"),
+                                           "to": c.target, "state": str(c.state)}
+                                          for c in summary.changes if c.strategy in ("exploration", "canary")],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
     fitted = {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
