@@ -17,7 +17,8 @@ from llmopt.settings import Settings
 from llmopt.track.summary import RunSummary, format_summary
 
 
-@task(name="start-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120, cache_policy=NO_CACHE)
+# one retry: the tracker's own bounded budget already retries inside each try (a dead MLflow fails in ~1 min)
+@task(name="start-tracking", retries=1, retry_delay_seconds=5, timeout_seconds=120, cache_policy=NO_CACHE)
 def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_flow_run_id: str | None,
                    flow_name: str = "hourly-optimization") -> str:
     """Open the MLflow run of this flow run; returns its run id."""

@@ -44,6 +44,12 @@ class DecisionState(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
+def redact_url(url: str) -> str:
+    """`url` with any password in it replaced by `***` (for logs, errors, MLflow params and reports)."""
+    return re.sub(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@",
+                  lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
 def last_complete_hour(now: datetime | None = None) -> datetime:
     """Start of the hour before the current one, in UTC."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)

@@ -76,7 +76,8 @@ class Resources:
         from llmopt.track.tracker import MlflowTracker
 
         s = self.settings
-        return MlflowTracker(s.mlflow_tracking_uri, s.mlflow_experiment, s.mlflow_artifact_location)
+        return MlflowTracker(s.mlflow_tracking_uri, s.mlflow_experiment, s.mlflow_artifact_location,
+                             s.mlflow_timeout_seconds, s.mlflow_max_retries)
 
 
 @lru_cache(maxsize=32)

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "sqlite:///.llmopt/mlflow.db"
     mlflow_artifact_location: str | None = ".llmopt/mlartifacts"
     mlflow_experiment: str = "llmopt"
+    # a tracking server that does not answer fails the run within about (retries + 1) × timeout, before publishing
+    mlflow_timeout_seconds: float = Field(10, gt=0)
+    mlflow_max_retries: int = Field(2, ge=0, le=10)
     prices_path: Path = BUNDLED_PRICES
     contracts_dir: Path = BUNDLED_CONTRACTS
     schedule_cron: str = "5 * * * *"

@@ -1,6 +1,10 @@
 """The `llmopt` command line: run --json, exit codes, generate, ingest, configs; tasks via .fn()."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -80,3 +84,32 @@ def test_partition_task_reads_only_its_slice(write_settings, traffic_hour):
     assert 400 < len(inside) < 600 and rollup.rows_read == len(inside)
     assert sorted(rollup.sample["request_id"]) == sorted(inside)       # under the sample bound: every row
     assert rollup.cells["requests"].sum() == len(inside)
+
+
+def test_mlflow_down_fails_the_run_fast_naming_mlflow_and_publishes_nothing(write_settings, traffic_hour, capsys):
+    # a real fault: nothing listens on port 9 (discard), so every MLflow request is refused
+    path, settings = write_settings(mlflow_tracking_uri="http://llmopt:s3cret@127.0.0.1:9")
+    open_resources(settings).request_log.append(traffic_hour)
+    started = time.monotonic()
+    assert main(["--config", str(path), "run", *WINDOW]) == 1
+    seconds = time.monotonic() - started
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("llmopt: error: TrackerUnavailable: MLflow at http://llmopt:***@127.0.0.1:9 "
+                          "(setting mlflow_tracking_uri) did not answer"), err
+    assert "s3cret" not in err
+    assert seconds < 120, seconds           # bounded: 2 task tries × 3 requests × ≤ 10 s, plus the flow (was 654 s)
+    assert open_resources(settings).config_store.list("") == []
+
+
+def test_a_slow_prefect_start_gives_the_remedy_in_one_line(write_settings, tmp_path):
+    # a real fault: the temporary server cannot start within 1 s (it takes ~9 s)
+    path, _ = write_settings()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    done = subprocess.run([sys.executable, "-m", "llmopt", "--config", str(path), "run", "--dry-run"], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "llmopt: error: the temporary Prefect server did not start in time "
+        "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=1); on a busy machine raise it, or start "
+        "`prefect server start` once and set PREFECT_API_URL=http://127.0.0.1:4200/api")

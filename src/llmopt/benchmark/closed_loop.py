@@ -29,6 +29,7 @@ from llmopt.publish.publishing import latest_config
 from llmopt.resources import open_resources
 from llmopt.settings import Settings
 
+LOOP_FIT_ROWS = 5_000      # per (task, model) for the latency and length fits: 168 runs in a row must stay quick
 # every task starts on its production model: the user lists the models worth trying
 LOOP_POLICY = {"canary_steps": [0.1, 0.5], "lookback_hours": 48,
                "exploration_candidates": ["gpt-4o-mini", "claude-3-haiku-20240307", "gpt-4.1-nano", "gpt-4o"]}
@@ -115,7 +116,7 @@ def run_loop(world: World, base: Settings, run_flow: Callable[..., dict], hours:
     with tempfile.TemporaryDirectory(prefix=f"llmopt-loop-{world.name}-") as tmp:
         folder = Path(workdir or tmp)
         path, settings = world_settings(world, folder, base, world.policy["lookback_hours"],
-                                        {"strategies": ["routing", "exploration"]})
+                                        {"strategies": ["routing", "exploration"], "fit_sample_rows": LOOP_FIT_ROWS})
         res = open_resources(settings)
         res.request_log.ensure_tables()
         first = END - timedelta(hours=hours)

@@ -21,7 +21,12 @@ QUIET_ENV = {  # no network here: turn telemetry off before prefect / mlflow / g
     "MLFLOW_DISABLE_TELEMETRY": "true", "GX_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",   # keeps `run --json` output pure JSON
+    # the temporary Prefect server needs ~9 s on an idle machine; Prefect's default wait fails a busy one
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
+EPHEMERAL_REMEDY = ("the temporary Prefect server did not start in time (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="
+                    "{timeout}); on a busy machine raise it, or start `prefect server start` once and set "
+                    "PREFECT_API_URL=http://127.0.0.1:4200/api")
 
 
 def _iso(value: str) -> datetime:
@@ -140,15 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
+    effective = {key: os.environ.setdefault(key, value) for key, value in QUIET_ENV.items()}
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # noqa: BLE001 - the CLI's contract: one line, non-zero exit
-        print(f"llmopt: error: {type(err).__name__}: {err}".splitlines()[0], file=sys.stderr)
+        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        if "ephemeral Prefect API server" in message:
+            message = EPHEMERAL_REMEDY.format(
+                timeout=effective["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+        print(f"llmopt: error: {message}", file=sys.stderr)
         return 1
 
 

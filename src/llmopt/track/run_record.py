@@ -93,11 +93,10 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
     sections = {"Routing calls": summary.recommendations, "Experiments": summary.experiments,
                 "Reliability": summary.reliability, "Budget": summary.budget,
                 "Changes": [c.to_dict() for c in summary.changes],
-                "Exploration and ramps": [{"service": c.service, "task_type": c.task_type, "strategy": str(c.strategy),
-                                           "step": c.evidence.get("exploration") or c.evidence.get("ramp"),
-                                           "reason": c.evidence.get("reason"), "shares": c.evidence.get("shares"),
-                                           "to": c.target, "state": str(c.state)}
-                                          for c in summary.changes if c.strategy in ("exploration", "canary")],
+                "Exploration and ramps": [{"service": c.service, "task_type": c.task_type, "change": c.change,
+                                           "evidence": c.evidence, "state": str(c.state)}
+                                          for c in summary.changes if c.strategy in ("exploration", "canary")
+                                          or c.change.startswith("canary")],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
     fitted = {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,

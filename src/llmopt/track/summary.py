@@ -51,6 +51,17 @@ def describe_change(c: Change) -> str:
                  f"retries {old.get('retries', 0)} → {new.get('retries', 0)}",
                  f"fallbacks {_targets(old.get('fallbacks'))} → {_targets(new.get('fallbacks'))}"]
         return f"{c.to_provider}/{c.to_model}: " + ", ".join(parts)
+    if c.strategy == Strategy.EXPLORATION:
+        entry = new["exploration"]
+        split = ", ".join(f"{v['model']} {v['weight']:.1%}" for v in entry["variants"] if v["name"] != entry["control"])
+        step = c.evidence.get("exploration", "")
+        return (f"exploration {entry['id']} {step}: {split}" if entry["status"] == "running"
+                else f"exploration {entry['id']} {step}: {entry['call']}")
+    if "canary_weight" in new:
+        return f"canary {c.to_model} at {new['canary_weight']:.0%} of the traffic (route stays {c.from_model})"
+    if c.strategy == Strategy.CANARY:
+        return (f"canary withdrawn: back to {c.to_model}" if c.evidence.get("ramp") == "withdraw"
+                else f"canary {c.from_model} → {c.to_model} takes the whole route")
     if c.strategy == Strategy.CASCADE:
         rule = new["cascade"]
         return (f"cascade: {c.to_model} first, escalate to {rule['escalate_to']['model']} below confidence "
@@ -69,6 +80,8 @@ def describe_evidence(c: Change) -> str:
     """The evidence a reviewer checks first, in one line (the full evidence is in the config and MLflow)."""
     e = c.evidence or {}
     try:
+        if c.strategy in (Strategy.EXPLORATION, Strategy.CANARY):
+            return str(e.get("reason", ""))
         if c.strategy == Strategy.MAX_TOKENS:
             return (f"expected truncation {_interval(e.get('expected_truncation'))}; completion p99 "
                     f"{e['completion_p99']:.0f} tokens over {e['ok_requests']} successful requests")

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from llmopt.domain import redact_url
 from llmopt.publish.service_config import json_safe
 
 MODEL_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "llmopt"]
 # MLflow 3 opens an experiment in its GenAI view unless told it holds classic ML runs
 EXPERIMENT_KIND, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
+
+
+class TrackerUnavailable(RuntimeError):
+    """The MLflow tracking store cannot be reached: the run stops before it publishes anything."""
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
@@ -34,14 +40,26 @@ class MlflowTracker:
             an MLflow server decides this itself).
     """
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_location: str | None = None):
+    def __init__(self, tracking_uri: str, experiment: str, artifact_location: str | None = None,
+                 timeout_seconds: float = 10, max_retries: int = 2):
+        # MLflow's REST client reads its timeout and retry budget only from the environment (defaults: 120 s and
+        # 7 retries with backoff factor 2, i.e. ~10 min against a dead server)
+        os.environ.update({"MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(math.ceil(timeout_seconds))),
+                           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(max_retries),
+                           "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"})
         from mlflow.tracking import MlflowClient
 
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
-        found = self.client.get_experiment_by_name(experiment)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+        except Exception as err:  # noqa: BLE001 - any failure to reach the store is the same news to the user
+            raise TrackerUnavailable(
+                f"MLflow at {redact_url(tracking_uri)} (setting mlflow_tracking_uri) did not answer within "
+                f"{max_retries + 1} tries of {timeout_seconds:g} s (mlflow_timeout_seconds, mlflow_max_retries): "
+                f"{str(err).splitlines()[0][:200] if str(err) else type(err).__name__}") from err
         if found is not None:
             self.experiment_id = found.experiment_id
             if EXPERIMENT_KIND not in found.tags:           # a kind someone chose stays
