@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 from datetime import datetime, timezone
 
@@ -144,13 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     effective = {key: os.environ.setdefault(key, value) for key, value in QUIET_ENV.items()}
+    # SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so Prefect stops its temporary server too
+    signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        return 130
+        return 130         # also after SIGTERM: the shell's convention for "interrupted"
     except Exception as err:  # noqa: BLE001 - the CLI's contract: one line, non-zero exit
         message = f"{type(err).__name__}: {err}".splitlines()[0]
         if "ephemeral Prefect API server" in message:
