@@ -52,10 +52,10 @@ bench-decisions: install           ## decision quality: the flow's calls in simu
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/llmopt bench decisions --seeds 3 --history-hours 24
 
-bench-loop: install                ## closed loop from zero exploration: 7 simulated days of clear-win, 3 of a null world
+bench-loop: install                ## closed loop from zero exploration: 7 simulated days of clear-win, 2 of a null world
 	mkdir -p $(PREFECT_HOME)
 	$(BIN)/llmopt bench loop --world clear-win --hours 168
-	$(BIN)/llmopt bench loop --world none-good-enough --hours 72
+	$(BIN)/llmopt bench loop --world none-good-enough --hours 48
 
 mlflow-ui: install                 ## MLflow UI on the demo's local store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///.llmopt/mlflow.db --port 5000

@@ -59,7 +59,8 @@ class MlflowTracker:
             raise TrackerUnavailable(
                 f"MLflow at {redact_url(tracking_uri)} (setting mlflow_tracking_uri) did not answer within "
                 f"{max_retries + 1} tries of {timeout_seconds:g} s (mlflow_timeout_seconds, mlflow_max_retries): "
-                f"{str(err).splitlines()[0][:200] if str(err) else type(err).__name__}") from err
+                f"{redact_url(str(err).splitlines()[0])[:200] if str(err) else type(err).__name__}") from None
+            # from None: MLflow's own message carries the URL with its password, and Prefect logs the whole chain
         if found is not None:
             self.experiment_id = found.experiment_id
             if EXPERIMENT_KIND not in found.tags:           # a kind someone chose stays
