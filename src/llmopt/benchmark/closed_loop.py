@@ -178,7 +178,8 @@ def loop_totals(summary: pd.DataFrame) -> dict:
 
 
 def plot_shares(log: list[TaskHour], path: Path) -> Path:
-    """Per task, the share of its requests each model served, hour by hour (stacked)."""
+    """Per task, the share of its requests each model served, hour by hour (symlog scale: a 3% exploration and a
+    100% route are both readable)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,11 +191,14 @@ def plot_shares(log: list[TaskHour], path: Path) -> Path:
     fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 1.9 * len(tasks)), sharex=True, squeeze=False)
     for ax, task in zip(axes[:, 0], tasks):
         rows = frame[frame["task"] == task]
-        ax.stackplot(rows["hour"], *[rows[m] for m in models], labels=models)
-        ax.set_ylim(0, 1)
+        for model in models:
+            if rows[model].max() > 0:
+                ax.step(rows["hour"], rows[model], where="post", label=model)
+        ax.set_yscale("symlog", linthresh=0.01)
+        ax.set_ylim(0, 1.05)
         ax.set_ylabel("share")
         ax.set_title(task, fontsize=9, loc="left")
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=len(models))
+        ax.legend(loc="center right", fontsize=7, ncol=2)
     axes[-1, 0].set_xlabel("simulated hour")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
