@@ -15,7 +15,7 @@ from llmopt.domain import Change, Strategy, Window
 from llmopt.evaluate import budget
 from llmopt.evaluate.budget import BudgetForecast
 from llmopt.evaluate.canary import first_step
-from llmopt.evaluate.exploration import exploration_block, hold_explored_tasks
+from llmopt.evaluate.exploration import exploration_block
 from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, combine, strategies, strategy
 from llmopt.evaluate.routing import RoutingEvaluation, evaluate_routing
 from llmopt.experiments.analysis import ExperimentCall
@@ -52,7 +52,8 @@ def evaluate(res: Resources, window: Window, evidence: PooledEvidence, models: F
              latest: LatestConfigs) -> list[RoutingEvaluation]:
     """Evaluate routing for every (service, task_type) on the pooled evidence, starting from the published routes.
 
-    A task with a running experiment is held: the experiment owns its route until it concludes.
+    A task with a running experiment, a running exploration (its sequential test decides the switch) or a canary
+    ramping in is held: that owns its route until it concludes.
     """
     settings = res.settings
     evaluations = evaluate_routing(evidence.sample, models, res.prices, settings.policy, current_routes(latest),
@@ -65,6 +66,8 @@ def evaluate(res: Resources, window: Window, evidence: PooledEvidence, models: F
             for d in running_experiments(settings.experiments, latest, forever)}
     held |= {(svc, task): f"{route.canary.model} is ramping in at {route.canary.weight:.0%}"
              for svc, config in latest.items() if config for task, route in config.routes.items() if route.canary}
+    held |= {(svc, e.task_type): f"exploration {e.id} is running" for svc, config in latest.items() if config
+             for e in config.experiments if e.origin == "exploration" and e.status == "running"}
     return [replace(ev, recommended=None, verdict=f"held: {held[(ev.service, ev.task_type)]}")
             if (ev.service, ev.task_type) in held else ev for ev in evaluations]
 
@@ -114,7 +117,6 @@ def decide_changes(res: Resources, routing: list[RoutingEvaluation], calls: list
 
     `data_time` (the window's end) is when a ramp step or an exploration begins, in the request log's time.
     """
-    routing = hold_explored_tasks(routing, latest)
     inputs = DecisionInputs(res.settings, latest, {(ev.service, ev.task_type): ev.current_model for ev in routing}, now,
                             routing, data_time)
     by_name = {Strategy.ROUTING: routing, Strategy.EXPERIMENT: calls,

@@ -28,6 +28,7 @@ from llmopt.extract.synthetic import generate_requests
 from llmopt.publish.publishing import latest_config
 from llmopt.resources import open_resources
 from llmopt.settings import Settings
+from llmopt.track.shares import plot_share_history
 
 LOOP_FIT_ROWS = 5_000      # per (task, model) for the latency and length fits: 168 runs in a row must stay quick
 # every task starts on its production model: the user lists the models worth trying
@@ -50,7 +51,7 @@ class TaskHour:
     savings_usd: float              # vs the production model, at the true cost per request
 
 
-def route_models(config, task: str, production: str, provider: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def route_models(config, task: str, production: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The model serving each request id, and whether it is exploration traffic."""
     route = config.routes.get(task) if config else None
     serving = route.model if route else production
@@ -74,8 +75,7 @@ def serve_hour(world: World, configs: dict, hour: int, start, rows_per_task: int
     frames, served = [], []
     for i, task in enumerate(world.tasks):
         ids = [f"loop-{start:%Y%m%d%H}-{task.task_type}-{k:05d}" for k in range(rows_per_task)]
-        models, explored = route_models(configs.get(task.service), task.task_type, task.production_model,
-                                        world.models[task.production_model].provider, ids)
+        models, explored = route_models(configs.get(task.service), task.task_type, task.production_model, ids)
         for j, model in enumerate(sorted(set(models))):
             rows = np.flatnonzero(models == model)
             part = generate_requests(len(rows), hours=1, seed=seed * 10_000 + hour * 100 + i * 10 + j,
@@ -178,29 +178,8 @@ def loop_totals(summary: pd.DataFrame) -> dict:
 
 
 def plot_shares(log: list[TaskHour], path: Path) -> Path:
-    """Per task, the share of its requests each model served, hour by hour (symlog scale: a 3% exploration and a
-    100% route are both readable)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frame = pd.DataFrame([{"task": f"{t.service}/{t.task_type}", "hour": t.hour, **t.shares} for t in log]).fillna(0)
-    tasks = list(dict.fromkeys(frame["task"]))
-    models = [c for c in frame.columns if c not in ("task", "hour")]
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 1.9 * len(tasks)), sharex=True, squeeze=False)
-    for ax, task in zip(axes[:, 0], tasks):
-        rows = frame[frame["task"] == task]
-        for model in models:
-            if rows[model].max() > 0:
-                ax.step(rows["hour"], rows[model], where="post", label=model)
-        ax.set_yscale("symlog", linthresh=0.01)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("share")
-        ax.set_title(task, fontsize=9, loc="left")
-        ax.legend(loc="center right", fontsize=7, ncol=2)
-    axes[-1, 0].set_xlabel("simulated hour")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Per task, the share of its requests each model served, hour by hour."""
+    history = pd.DataFrame([{"service": t.service, "task_type": t.task_type, "at": t.hour, "model": m, "share": s}
+                            for t in log for m, s in t.shares.items()])
+    path.write_bytes(plot_share_history(history, "share of requests served per model", "simulated hour") or b"")
     return path

@@ -52,8 +52,7 @@ def first_step(change: Change, rules: Guardrails, began: datetime) -> Change:
 
 
 def _stats(rows: pd.DataFrame) -> tuple[MeanStats, ProportionStats]:
-    q = rows["quality_score"].dropna()
-    return (MeanStats(len(q), float(q.sum()), float((q * q).sum())),
+    return (MeanStats.of(rows["quality_score"].dropna()),
             ProportionStats(len(rows), int((rows["status"] != "ok").sum())))
 
 

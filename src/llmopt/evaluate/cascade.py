@@ -71,7 +71,7 @@ def outcome(pairs: pd.DataFrame, tau: float) -> tuple[np.ndarray, np.ndarray, np
 
 
 def diff_interval(d: np.ndarray, confidence: float):
-    return mean_interval(MeanStats(len(d), float(d.sum()), float((d * d).sum())), confidence)
+    return mean_interval(MeanStats.of(d), confidence)
 
 
 def evaluate_cascades(frame: pd.DataFrame, current_models: dict[tuple[str, str], tuple[str, str]], policy: Policy,

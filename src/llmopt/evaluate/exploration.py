@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from llmopt.domain import Change, Strategy, utc
 from llmopt.decide.policy import policy_decision
 from llmopt.evaluate.allocation import Arm, allocate
 from llmopt.evaluate.registry import EvaluationInputs, Scope, StrategySpec, register
-from llmopt.evaluate.routing import RoutingEvaluation, decide_routing
+from llmopt.evaluate.routing import RoutingEvaluation, decide_routing, quality_stats
 from llmopt.publish.config_model import LatestConfigs
 from llmopt.settings import Guardrails
 from llmopt.stats import MeanStats, ProportionStats, sequential_ci, wilson_interval
@@ -79,18 +80,20 @@ def _last_start(latest: LatestConfigs, service: str, task_type: str) -> datetime
     return max(starts, default=None)
 
 
-def _judge(ev: RoutingEvaluation, model: str, provider: str, savings: float, inputs: EvaluationInputs,
-           rules: Guardrails) -> tuple[Candidate, MeanStats]:
+def _task_cells(ev: RoutingEvaluation, inputs: EvaluationInputs) -> pd.DataFrame:
     cells = inputs.cells
-    row = cells[(cells["service"] == ev.service) & (cells["task_type"] == ev.task_type) & (cells["model"] == model)]
+    return cells[(cells["service"] == ev.service) & (cells["task_type"] == ev.task_type)]
+
+
+def _judge(ev: RoutingEvaluation, model: str, provider: str, savings: float, cells: pd.DataFrame,
+           rules: Guardrails) -> tuple[Candidate, MeanStats]:
+    """One candidate's status on the task's pooled `cells` (see the module's docstring)."""
+    row = cells[cells["model"] == model]
     if row.empty:
         return Candidate(model, provider, savings, 0, "undecided", "no traffic yet"), MeanStats(0, 0.0, 0.0)
     r = row.iloc[0]
-    quality = MeanStats(int(r["scored"]), float(r["quality_sum"]), float(r["quality_sum_squares"]))
-    cur = cells[(cells["service"] == ev.service) & (cells["task_type"] == ev.task_type)
-                & (cells["model"] == ev.current_model)].iloc[0]
-    seq = sequential_ci(MeanStats(int(cur["scored"]), float(cur["quality_sum"]), float(cur["quality_sum_squares"])),
-                        quality, confidence=rules.confidence)
+    quality = quality_stats(cells, model)
+    seq = sequential_ci(quality_stats(cells, ev.current_model), quality, confidence=rules.confidence)
     low, high = (seq.ci_low, seq.ci_high) if seq.ok else (None, None)
     errors = wilson_interval(ProportionStats(int(r["requests"]), int(r["errors"])), rules.confidence)
     routed = next((c for c in ev.candidates if c.model == model), None)
@@ -154,10 +157,11 @@ def evaluate_task(ev: RoutingEvaluation, inputs: EvaluationInputs) -> Exploratio
                                          f"{inputs.settings.policy.exploration_cooldown_hours:g})")
         pool = _candidates(ev, inputs, rules)
     else:
-        pool = [(v["model"], v["provider"], 0.0) for v in running["variants"] if v["name"] != SERVING]
         savings = {m: s for m, _, s in _candidates(ev, inputs, rules)}
-        pool = [(m, p, savings.get(m, 0.0)) for m, p, _ in pool]
-    judged = [_judge(ev, m, p, s, inputs, rules) for m, p, s in pool]
+        pool = [(v["model"], v["provider"], savings.get(v["model"], 0.0))
+                for v in running["variants"] if v["name"] != SERVING]
+    cells = _task_cells(ev, inputs)
+    judged = [_judge(ev, m, p, s, cells, rules) for m, p, s in pool]
     live = [(c, q) for c, q in judged if c.status != "dropped"]
     if running is None:
         live = sorted([(c, q) for c, q in live if c.status == "undecided"],
@@ -182,10 +186,7 @@ def evaluate_task(ev: RoutingEvaluation, inputs: EvaluationInputs) -> Exploratio
         if hours >= rules.exploration_max_hours:
             return ExplorationEvaluation(**state, action="stop", reason=f"no decision after {hours:.0f} h "
                                          f"(exploration_max_hours {rules.exploration_max_hours:g})")
-    cells = inputs.cells
-    cur = cells[(cells["service"] == ev.service) & (cells["task_type"] == ev.task_type)
-                & (cells["model"] == ev.current_model)].iloc[0]
-    serving_q = MeanStats(int(cur["scored"]), float(cur["quality_sum"]), float(cur["quality_sum_squares"]))
+    serving_q = quality_stats(cells, ev.current_model)
     scored_per_hour = serving_q.n / max(ev.window_hours, 1e-9)
     seed = int.from_bytes(hashlib.sha256(f"{exp_id}:{now.isoformat()}".encode()).digest()[:4], "big")
     shares, sizing = allocate([Arm(c.model, c.savings_usd_per_day, q) for c, q in live], serving_q,
@@ -205,14 +206,14 @@ def evaluate_exploration(inputs: EvaluationInputs) -> list[ExplorationEvaluation
     return [evaluate_task(ev, inputs) for ev in inputs.routing]
 
 
-def _entry(ev: ExplorationEvaluation, status: str, call: str | None) -> dict:
+def _running_entry(ev: ExplorationEvaluation) -> dict:
     variants = [{"name": SERVING, "weight": round(1 - sum(ev.shares.values()), 6), "model": ev.serving_model,
                  "provider": ev.serving_provider}]
     by_model = {c.model: c for c in ev.candidates}
     variants += [{"name": m, "weight": round(s, 6), "model": m, "provider": by_model[m].provider}
                  for m, s in sorted(ev.shares.items()) if round(s, 6) > 0]
     return {"id": ev.experiment_id, "task_type": ev.task_type, "salt": ev.experiment_id, "control": SERVING,
-            "variants": variants, "status": status, "call": call, "origin": "exploration", "started_at": ev.started_at}
+            "variants": variants, "status": "running", "call": None, "origin": "exploration", "started_at": ev.started_at}
 
 
 def exploration_changes(evaluations: list[ExplorationEvaluation], routing: list[RoutingEvaluation],
@@ -226,7 +227,7 @@ def exploration_changes(evaluations: list[ExplorationEvaluation], routing: list[
             continue
         running = running_exploration(latest, ev.service, ev.task_type)
         if ev.action in ("start", "reallocate"):
-            entry = _entry(ev, "running", None)
+            entry = _running_entry(ev)
         else:
             label = f"switch to {ev.winner}" if ev.winner else f"stop: {ev.reason}"
             entry = {**running, "status": "concluded", "call": label}
@@ -261,16 +262,6 @@ def exploration_block(latest: LatestConfigs, changes: list[Change], others: dict
                 entry = c.to_settings["exploration"]
                 explored[entry["id"]] = entry
         out[service] = sorted(user, key=lambda e: e["id"]) + sorted(explored.values(), key=lambda e: e["id"])
-    return out
-
-
-def hold_explored_tasks(routing: list[RoutingEvaluation], latest: LatestConfigs) -> list[RoutingEvaluation]:
-    """Routing waits on a task with a running exploration: the exploration's sequential test decides its switch."""
-    out = []
-    for ev in routing:
-        running = running_exploration(latest, ev.service, ev.task_type)
-        out.append(replace(ev, recommended=None, verdict=f"held: exploration {running['id']} is running")
-                   if running and ev.recommended is not None else ev)
     return out
 
 

@@ -147,12 +147,12 @@ def evaluate_task(service: str, task_type: str, cells: pd.DataFrame, traffic: pd
     evidence = {row["model"]: _model_evidence(row, mix, production, window_hours, models, prices,
                                               rules.confidence) for _, row in cells.iterrows()}
     current = evidence[current_model]
-    current_q = _quality_stats(cells, current_model)
+    current_q = quality_stats(cells, current_model)
     candidates = []
     for model, ev in sorted(evidence.items()):
         if model == current_model:
             continue
-        diff = welch_difference_interval(current_q, _quality_stats(cells, model), rules.confidence)
+        diff = welch_difference_interval(current_q, quality_stats(cells, model), rules.confidence)
         blocked = _blockers(ev, current, diff, rules)
         savings = current.predicted_cost_usd_per_day - ev.predicted_cost_usd_per_day
         candidates.append(replace(ev, quality_difference=diff,
@@ -175,7 +175,8 @@ def evaluate_task(service: str, task_type: str, cells: pd.DataFrame, traffic: pd
                              current, tuple(candidates), recommended, verdict)
 
 
-def _quality_stats(cells: pd.DataFrame, model: str) -> MeanStats:
+def quality_stats(cells: pd.DataFrame, model: str) -> MeanStats:
+    """The pooled quality sums of `model` in one task's cells."""
     row = cells.loc[cells["model"] == model].iloc[0]
     return MeanStats(int(row["scored"]), float(row["quality_sum"]), float(row["quality_sum_squares"]))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as sps
 
 
@@ -31,6 +32,12 @@ class MeanStats:
     def raw_variance(self) -> float:
         """The variance before clamping float noise at zero; clearly negative means inconsistent sums."""
         return (self.sum_squares - self.sum ** 2 / self.n) / (self.n - 1) if self.n >= 2 else float("nan")
+
+    @classmethod
+    def of(cls, values) -> "MeanStats":
+        """The sums of an array or Series of observed values (NaN-free)."""
+        values = np.asarray(values, dtype=float)
+        return cls(len(values), float(values.sum()), float((values * values).sum()))
 
     @classmethod
     def from_mean_variance(cls, n: int, mean: float, variance: float) -> "MeanStats":

@@ -48,8 +48,10 @@ def moving_tasks(history: pd.DataFrame) -> list[tuple[str, str]]:
     return [key for key, n in models.items() if n > 1]
 
 
-def plot_share_history(history: pd.DataFrame) -> bytes | None:
-    """Per task whose traffic was ever split or moved: each model's configured share over time (step plot)."""
+def plot_share_history(history: pd.DataFrame, what: str = "configured share of traffic per model, by version",
+                       xlabel: str | None = None) -> bytes | None:
+    """Per task whose traffic was ever split or moved: each model's share over time (step plot, symlog scale so a
+    3% exploration and a 100% route both read). `at` is a timestamp or, e.g. in the closed loop, an hour number."""
     tasks = moving_tasks(history)
     if not tasks:
         return None
@@ -63,13 +65,16 @@ def plot_share_history(history: pd.DataFrame) -> bytes | None:
     for ax, (service, task) in zip(axes[:, 0], tasks):
         rows = history[(history["service"] == service) & (history["task_type"] == task)]
         wide = rows.pivot_table(index="at", columns="model", values="share", aggfunc="sum").fillna(0.0)
-        wide.index = pd.to_datetime(wide.index, utc=True)
+        if not pd.api.types.is_numeric_dtype(wide.index):
+            wide.index = pd.to_datetime(wide.index, utc=True)
         for model in wide.columns:
             ax.step(wide.index, wide[model], where="post", label=model)
         ax.set_yscale("symlog", linthresh=0.01)
         ax.set_ylim(0, 1.05)
-        ax.set_title(f"{service}/{task}: configured share of traffic per model, by version", fontsize=9, loc="left")
-        ax.legend(fontsize=7, loc="center left")
+        ax.set_title(f"{service}/{task}: {what}", fontsize=9, loc="left")
+        ax.legend(fontsize=7, loc="center right", ncol=2)
+    if xlabel:
+        axes[-1, 0].set_xlabel(xlabel)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
