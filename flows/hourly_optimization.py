@@ -6,17 +6,18 @@ from typing import Literal
 from prefect import flow
 from prefect.runtime import flow_run
 
-from llmopt.track.summary import build_summary, no_traffic_summary
+from llmopt.track.summary import build_summary, busy_summary, no_traffic_summary
 from llmopt.tasks.decide import decide_changes
 from llmopt.tasks.decisions import mark_published, record_decisions, wait_for_review
 from llmopt.tasks.evaluate import (evaluate_routing, evaluate_strategy, forecast_budgets, read_published_configs,
                                    strategies_to_evaluate)
 from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from llmopt.tasks.fit import fit_models
-from llmopt.tasks.publish import publish_configs
+from llmopt.tasks.publish import adopt_orphan_versions, publish_configs
 from llmopt.tasks.runners import task_runner_from_environment
 from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, pool_evidence, rollup_partition
 from llmopt.tasks.settings import load_settings, resolve_window
+from llmopt.tasks.window_lock import hold_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
 
 
@@ -43,8 +44,18 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
     settings = load_settings(config_file, approval, approval_timeout_minutes)
     window = resolve_window(start, end)
     ids = {"prefect_flow_run_id": flow_run.get_id()}
+    with hold_window(settings, window, ids["prefect_flow_run_id"], dry_run) as busy:
+        if busy:
+            return busy_summary(window, ids, busy).to_dict()
+        return _optimize(settings, window, dry_run, ids)
+
+
+def _optimize(settings, window, dry_run: bool, ids: dict) -> dict:
+    """The run's body, while it holds its window."""
     ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"])
     try:
+        if not dry_run:
+            adopt_orphan_versions(settings)
         pool = plan_lookback(settings, window)
         for wave in partition_waves(pool, settings.partition_concurrency):
             futures = [rollup_partition.submit(settings, partition, fingerprint) for partition, fingerprint in wave]

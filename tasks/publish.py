@@ -29,3 +29,15 @@ def publish_configs(settings: Settings, window: Window, evaluations: list[Routin
     for svc, why in outcome.skipped.items():
         logger.info("not published %s: %s", svc, why)
     return outcome
+
+
+@task(name="adopt-orphan-versions", retries=1, retry_delay_seconds=10, timeout_seconds=300, cache_policy=NO_CACHE)
+def adopt_orphan_versions(settings: Settings) -> list[str]:
+    """Before a run reads what is published: finish any version a crashed publish left above `latest.json`."""
+    logger = get_run_logger()
+    notes = []
+    for a in pipeline.adopt_orphan_versions(open_resources(settings)):
+        notes.append(f"{a.service}: adopted v{a.version} left by a crashed publish (latest was "
+                     f"v{a.previous_latest}){f'; superseded {a.superseded}' if a.superseded else ''}")
+        logger.warning(notes[-1])
+    return notes

@@ -46,6 +46,7 @@ def _stopper(proc: subprocess.Popen):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    stop.proc = proc            # for fault tests that freeze the server (SIGSTOP) rather than stop it
     return stop
 
 

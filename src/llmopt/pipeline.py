@@ -23,7 +23,8 @@ from llmopt.experiments.running import analyze_running, experiments_block, runni
 from llmopt.extract.sql_statistics import read_hourly_spend
 from llmopt.fit import FittedModels, fit_models
 from llmopt.publish.build import build_configs
-from llmopt.publish.publishing import PublishOutcome, current_routes, latest_config, publish, published_versions
+from llmopt.publish.publishing import (Adoption, PublishOutcome, adopt_orphans, current_routes,
+                                      latest_config, publish, published_versions)
 from llmopt.publish.service_config import load_schema
 from llmopt.resources import Resources
 from llmopt.rollup.pool import PooledEvidence
@@ -160,6 +161,11 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
     block = experiments_block(settings.experiments, latest, list(calls), changes)
     block |= exploration_block(latest, changes, block)
     services = sorted({ev.service for ev in evaluations} | set(block))
+    # a retry of this step after a lost pointer write finishes this run's own version instead of adding one
+    own = [] if dry_run else [a for a in adopt_orphans(store, tuple(settings.exports), settings.contracts_dir,
+                                                       settings.gateway_providers, services)
+                              if a.config.lineage.prefect_flow_run_id is not None
+                              and a.config.lineage.prefect_flow_run_id == lineage_ids.get("prefect_flow_run_id")]
     next_versions = {svc: max(published_versions(store, svc), default=0) + 1 for svc in services}
     configs, skipped = build_configs(evaluations, changes, latest, next_versions,
                                      input_fingerprints(res, window, models),
@@ -167,5 +173,14 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
     if dry_run:
         skipped.update({c.service: "dry run: nothing published" for c in configs})
         return PublishOutcome([], skipped, configs)
-    return PublishOutcome(publish(store, configs, load_schema(settings.contracts_dir), tuple(settings.exports),
-                                  settings.contracts_dir, settings.gateway_providers), skipped, configs)
+    done = {a.service: a.config for a in own}
+    published = [a.published(store) for a in own]
+    published += publish(store, [c for c in configs if c.service not in done], load_schema(settings.contracts_dir),
+                         tuple(settings.exports), settings.contracts_dir, settings.gateway_providers)
+    return PublishOutcome(published, skipped, [done.get(c.service, c) for c in configs])
+
+
+def adopt_orphan_versions(res: Resources) -> list[Adoption]:
+    """Finish what a crashed publish left (see `llmopt.publish.publishing.adopt_orphans`), for every service."""
+    s = res.settings
+    return adopt_orphans(res.config_store, tuple(s.exports), s.contracts_dir, s.gateway_providers)

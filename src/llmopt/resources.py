@@ -28,7 +28,8 @@ class Resources:
 
     @cached_property
     def engine(self) -> Engine:
-        return _engine(self.settings.database_url)
+        s = self.settings
+        return _engine(s.database_url, s.database_timeout_seconds, s.database_statement_timeout_seconds)
 
     @cached_property
     def request_log(self) -> SqlRequestLog:
@@ -60,7 +61,8 @@ class Resources:
 
     @cached_property
     def config_store(self) -> ConfigStore:
-        return open_config_store(self.settings.config_store_uri, self.settings.s3_endpoint_url)
+        s = self.settings
+        return open_config_store(s.config_store_uri, s.s3_endpoint_url, s.s3_timeout_seconds, s.s3_max_attempts)
 
     @cached_property
     def decision_store(self) -> DecisionStore:
@@ -81,8 +83,8 @@ class Resources:
 
 
 @lru_cache(maxsize=32)
-def _engine(database_url: str) -> Engine:
-    return open_engine(database_url)
+def _engine(database_url: str, timeout_seconds: float, statement_timeout_seconds: float) -> Engine:
+    return open_engine(database_url, timeout_seconds, statement_timeout_seconds)
 
 
 @lru_cache(maxsize=8)

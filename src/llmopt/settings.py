@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     # a tracking server that does not answer fails the run within about (retries + 1) × timeout, before publishing
     mlflow_timeout_seconds: float = Field(10, gt=0)
     mlflow_max_retries: int = Field(2, ge=0, le=10)
+    database_timeout_seconds: float = Field(30, gt=0)             # connect (PostgreSQL) / busy wait (SQLite)
+    database_statement_timeout_seconds: float = Field(900, gt=0)  # PostgreSQL statement_timeout of every query
+    s3_timeout_seconds: float = Field(10, gt=0)                   # connect timeout; reads get 6× this
+    s3_max_attempts: int = Field(3, ge=1, le=10)                  # per S3 request, with backoff
     prices_path: Path = BUNDLED_PRICES
     contracts_dir: Path = BUNDLED_CONTRACTS
     schedule_cron: str = "5 * * * *"

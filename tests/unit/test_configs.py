@@ -10,7 +10,7 @@ import pytest
 from llmopt.publish.config_model import (ChangeRecord, DecisionRecord, ExperimentEntry, Lineage, ModelSettings, Route,
                                         ServiceConfig, Variant)
 
-from llmopt.publish.publishing import publish, published_versions
+from llmopt.publish.publishing import PublishConflict, publish, published_versions
 from llmopt.publish.service_config import ConfigSchemaError, check_config, content_sha256, load_schema
 from llmopt.settings import Settings
 from llmopt.publish.store import LocalConfigStore, S3ConfigStore, VersionExists, open_config_store
@@ -96,7 +96,7 @@ def test_versions_are_immutable_and_latest_is_written_last(tmp_path, schema):
     (published,) = publish(store, [typed(config())], schema)
     assert published.location == (tmp_path / "support" / "v000001.json").resolve().as_uri()
     assert json.loads(store.read("support/latest.json"))["version"] == 1
-    with pytest.raises(VersionExists):
+    with pytest.raises(PublishConflict, match="support: v1 was published by another run"):
         publish(store, [typed(config())], schema)
     publish(store, [typed(config(version=2))], schema)
     assert published_versions(store, "support") == [1, 2]

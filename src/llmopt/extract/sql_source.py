@@ -18,12 +18,21 @@ from llmopt.extract.schema import quarantine_table, requests_table
 FETCH_CHUNK_ROWS = 200_000
 
 
-def open_engine(database_url: str) -> Engine:
-    """A SQLAlchemy engine for `database_url` (a SQLite file's folder is created first)."""
+def open_engine(database_url: str, timeout_seconds: float = 30, statement_timeout_seconds: float = 900) -> Engine:
+    """A SQLAlchemy engine for `database_url` (a SQLite file's folder is created first), its waits bounded.
+
+    PostgreSQL: `connect_timeout` and a server-side `statement_timeout`; SQLite: the busy timeout of a locked file.
+    """
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url)
+    connect_args: dict = {}
+    if url.get_backend_name() == "sqlite":
+        if url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"timeout": timeout_seconds}
+    elif url.get_backend_name() == "postgresql":
+        connect_args = {"connect_timeout": max(1, round(timeout_seconds)),
+                        "options": f"-c statement_timeout={round(statement_timeout_seconds * 1000)}"}
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
 class SqlRequestLog:

@@ -15,7 +15,11 @@ from pydantic import ValidationError
 
 from llmopt.publish.config_model import ServiceConfig
 from llmopt.publish.service_config import ConfigSchemaError, check_config
-from llmopt.publish.store import ConfigStore
+from llmopt.publish.store import ConfigStore, PointerMoved, VersionExists
+
+
+class PublishConflict(RuntimeError):
+    """Another run published the same service while this one ran; this run's version was not made latest."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,13 @@ def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, expo
             gateway_providers: dict[str, dict[str, str]] | None = None) -> list[PublishedConfig]:
     """Check every config (and render its gateway exports) first, then write; `latest.json` last.
 
-    Per service: `v<N>.json` and `v<N>.<export>` (never overwritten), then `latest.<export>`, then
-    `latest.json`. Nothing is written unless every config and export passes its schema.
+    Per service: `v<N>.json` and `v<N>.<export>` (exclusive creates: never overwritten), then `latest.<export>`,
+    then `latest.json`, each pointer swapped only if it still holds what it held before the version was written
+    (S3 If-Match; a flock'd compare locally). Nothing is written unless every config and export passes its schema.
+    A crash between the writes leaves a complete version above `latest.json`; `adopt_orphans` finishes it.
+
+    Raises:
+        PublishConflict: another run took the version number or moved a pointer meanwhile (names the service).
     """
     rendered = []
     for config in configs:
@@ -89,16 +98,75 @@ def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, expo
     published = []
     for config, files in zip(configs, rendered):
         service, version = config.service, config.version
-        body = config.to_json()
+        pointers = {kind: store.read_tagged(ConfigKeys.latest(service, SUFFIX[kind]))[1] for kind in files}
+        pointer_tag = store.read_tagged(ConfigKeys.latest(service))[1]
         key = ConfigKeys.version(service, version)
-        store.write(key, body, exclusive=True)
-        for kind, data in files.items():
-            store.write(ConfigKeys.version(service, version, SUFFIX[kind]), data, exclusive=True)
-        for kind, data in files.items():
-            store.write(ConfigKeys.latest(service, SUFFIX[kind]), data)
-        store.write(ConfigKeys.latest(service), body)
+        try:
+            store.write(key, config.to_json(), exclusive=True)
+        except VersionExists:
+            raise PublishConflict(f"{service}: v{version} was published by another run while this one ran "
+                                  "(this run's changes were not published; the next run builds on it)") from None
+        _finish(store, service, version, config.to_json(), files, pointers, pointer_tag)
         published.append(PublishedConfig(service, version, store.location(key),
                                          store.location(ConfigKeys.latest(service)), config.content_sha256))
     return published
 
 
+def _finish(store: ConfigStore, service: str, version: int, body: bytes, files: dict[str, bytes],
+            pointer_tags: dict[str, str | None], latest_tag: str | None) -> None:
+    """Write a version's exports (keeping any already there) and swap its pointers, `latest.json` last."""
+    for kind, data in files.items():
+        try:
+            store.write(ConfigKeys.version(service, version, SUFFIX[kind]), data, exclusive=True)
+        except VersionExists:
+            pass            # written by the attempt that crashed: rendered from the same immutable version
+    try:
+        for kind, data in files.items():
+            store.swap(ConfigKeys.latest(service, SUFFIX[kind]), data, pointer_tags[kind])
+        store.swap(ConfigKeys.latest(service), body, latest_tag)
+    except PointerMoved as err:
+        raise PublishConflict(f"{service}: {err} moved while v{version} was being published by this run; "
+                              f"v{version} is complete but not latest (the next run adopts the highest)") from None
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """A complete version a crashed publish left above `latest.json`, now made latest; the ones it supersedes."""
+
+    service: str
+    version: int
+    previous_latest: int | None
+    superseded: list[int]
+    config: ServiceConfig
+
+    def published(self, store: ConfigStore) -> PublishedConfig:
+        key = ConfigKeys.version(self.service, self.version)
+        return PublishedConfig(self.service, self.version, store.location(key),
+                               store.location(ConfigKeys.latest(self.service)), self.config.content_sha256)
+
+
+def adopt_orphans(store: ConfigStore, exports: tuple[str, ...] = (), contracts_dir: Path | None = None,
+                  gateway_providers: dict[str, dict[str, str]] | None = None,
+                  services: list[str] | None = None) -> list[Adoption]:
+    """Make every service's store consistent again: `latest.json` = its highest version.
+
+    A version file is written atomically after its config passed every check, so one above `latest.json` is
+    complete but for its exports and pointers (a publish crashed or lost its connection in between): its
+    missing exports are rendered from it and its pointers swapped in. Lower orphans are superseded by it (they
+    stay, immutable, and are reported).
+    """
+    adopted = []
+    for service in services if services is not None else list_services(store):
+        versions = published_versions(store, service)
+        raw, tag = store.read_tagged(ConfigKeys.latest(service))
+        current = ServiceConfig.from_json(raw).version if raw is not None else None
+        if not versions or versions[-1] <= (current or 0):
+            continue
+        key = ConfigKeys.version(service, versions[-1])
+        top = read_config(store, key)
+        files = {kind: render(kind, top.to_dict(), contracts_dir, gateway_providers) for kind in exports}
+        pointers = {kind: store.read_tagged(ConfigKeys.latest(service, SUFFIX[kind]))[1] for kind in files}
+        _finish(store, service, top.version, store.read(key), files, pointers, tag)
+        adopted.append(Adoption(service, top.version, current,
+                                [v for v in versions[:-1] if v > (current or 0)], top))
+    return adopted

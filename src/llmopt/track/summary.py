@@ -16,7 +16,7 @@ from llmopt.publish.publishing import PublishedConfig, PublishOutcome
 from llmopt.track.report import recommendation_rows
 from llmopt.rollup.pool import PooledEvidence
 
-RunStatus = Literal["published", "dry run", "pending approval", "no change", "no traffic"]
+RunStatus = Literal["published", "dry run", "pending approval", "no change", "no traffic", "window busy"]
 
 
 class _Summary(BaseModel):
@@ -205,6 +205,13 @@ def build_summary(window: Window, validation: PooledEvidence, models: FittedMode
 
 def no_traffic_summary(window: Window, ids: dict[str, str | None]) -> RunSummary:
     return RunSummary(status="no traffic", message="no traffic, nothing to do",
+                      window=WindowRange(start=window.start.isoformat(), end=window.end.isoformat()),
+                      rows_read=0, rows_quarantined=0, **ids)
+
+
+def busy_summary(window: Window, ids: dict[str, str | None], why: str) -> RunSummary:
+    """Another run holds this window: this one read, recorded and published nothing."""
+    return RunSummary(status="window busy", message=f"{why}; this run did nothing (exit 0)",
                       window=WindowRange(start=window.start.isoformat(), end=window.end.isoformat()),
                       rows_read=0, rows_quarantined=0, **ids)
 
