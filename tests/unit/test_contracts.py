@@ -16,7 +16,7 @@ def contract():
 
 def rows(n=6) -> pd.DataFrame:
     return pd.DataFrame({
-        "request_id": [f"r{i}" for i in range(n)], "ts": ["2026-11-20 10:00:0%d.000000" % i for i in range(n)],
+        "request_id": [f"r{i}" for i in range(n)], "ts": [f"2026-11-20 10:{i // 60:02d}:{i % 60:02d}.000000" for i in range(n)],
         "service": "s", "task_type": "t", "provider": "openai", "model": "gpt-4o",
         "prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 0, "latency_ms": 500.0,
         "status": "ok", "cost_usd": np.nan, "quality_score": 0.9, "finish_reason": "stop", "variant": None, "max_tokens": 1024})
@@ -47,12 +47,38 @@ def test_missing_column_is_a_batch_breach_naming_column_and_expectation(contract
                               "(column not found)")
 
 
-def test_wrong_type_is_a_batch_breach(contract, prices):
-    frame = rows().astype({"prompt_tokens": object})
-    frame.loc[3, "prompt_tokens"] = "one hundred"
+def test_a_text_value_in_a_number_column_quarantines_its_row_and_a_text_column_is_a_breach(contract, prices):
+    frame = rows(40).astype({"prompt_tokens": object})
+    frame.loc[3, "prompt_tokens"] = "abc"                  # SQLite stores whatever was inserted
+    frame.loc[10, "status"] = "boom"                       # the other rules still see the right rows
+    out = contract.validate(frame, ROUTING_COLUMNS, prices, 0.05)
+    assert (out.rows_read, out.rows_quarantined) == (40, 2)
+    assert dict(zip(out.rejected["request_id"], out.rejected["reason"])) == {
+        "r3": "prompt_tokens is not a number", "r10": "status not in {ok, error, timeout}"}
+    assert out.rejected["prompt_tokens"].tolist() == ["abc", 100]       # kept as read
+    assert out.valid["prompt_tokens"].sum() == 38 * 100
+    frame["prompt_tokens"] = "many"                        # no value parses: a swapped column, not bad rows
     with pytest.raises(ContractBreach, match=r"prompt_tokens: expect_column_values_to_be_of_type\(integer\) "
-                                             r"failed \(expected integer, found object\)"):
+                                             r"failed \(expected integer, found (object|str)\)"):
         contract.validate(frame, ROUTING_COLUMNS, prices, 0.05)
+
+
+def test_rules_on_columns_beyond_the_routing_ones_are_checked_when_read(contract, prices):
+    frame = rows(40).assign(temperature=0.7, ttft_ms=120.0)
+    frame.loc[1, "temperature"] = 50.0
+    frame.loc[2, "ttft_ms"] = -5.0
+    out = contract.validate(frame, ROUTING_COLUMNS, prices, 0.10)
+    assert out.reasons == {"temperature outside [0, 2]": 1, "ttft_ms < 0": 1}
+
+
+def test_a_row_filed_under_another_hour_is_quarantined_not_counted(contract, prices):
+    # '…10:30:00-05:00' is 15:30 UTC; SQLite compares text, so the 10:00 window reads it
+    frame = rows(40)
+    frame.loc[5, "ts"] = "2026-11-20 10:30:00-05:00"
+    window = (pd.Timestamp("2026-11-20 10:00", tz="UTC"), pd.Timestamp("2026-11-20 11:00", tz="UTC"))
+    out = contract.validate(frame, ROUTING_COLUMNS, prices, 0.05, window)
+    assert out.reasons == {"ts is outside the hour it is stored under (store ts in UTC)": 1}
+    assert out.rejected["ts"].tolist() == ["2026-11-20 10:30:00-05:00"]
 
 
 def test_bad_row_share_over_the_limit_stops_and_keeps_the_rejected_rows(contract, prices):

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pandas as pd
 
 from llmopt.domain import Window
-from llmopt.extract.schema import ROUTING_COLUMNS
+from llmopt.extract.schema import OPTIONAL_COLUMNS, REQUEST_COLUMNS, ROUTING_COLUMNS
 from llmopt.evaluate.registry import strategy
 from llmopt.resources import Resources
 from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empty_cells, plan_partitions, reduce_partition
@@ -62,10 +62,11 @@ def split_partition(partition: Partition, rows: int, max_rows: int) -> list[Part
 
 
 def columns_to_read(res: Resources) -> list[str]:
-    """The routing columns, plus what the enabled strategies need and the source has."""
-    wanted = [c for name in res.settings.strategies for c in strategy(name).columns]
-    present = set(res.request_source.present_columns()) if wanted else set()
-    return list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present]
+    """The routing columns, plus every other contract column the source has: each one's rules are checked
+    (a rule on a column never read would pass silently), and the strategies use them."""
+    present = set(res.request_source.present_columns())
+    wanted = [*REQUEST_COLUMNS, *OPTIONAL_COLUMNS, *(c for name in res.settings.strategies for c in strategy(name).columns)]
+    return list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present and c not in ROUTING_COLUMNS]
 
 
 def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> PartitionRollup:
@@ -80,8 +81,8 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> 
     seconds = {"read": time.perf_counter() - clock}
     clock = time.perf_counter()
     try:
-        outcome = res.contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share) \
-            if len(frame.columns) else None
+        outcome = res.contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share,
+                                        (partition.start, partition.end)) if len(frame.columns) else None
     except ContractBreach as breach:
         if breach.rejected is not None:
             res.request_log.replace_quarantine(partition.label, breach.rejected)

@@ -101,6 +101,37 @@ def _type_breach(series: pd.Series, kind: str) -> str | None:
     return None if ok else f"expected {kind}, found {series.dtype}"
 
 
+def _numbers_in_text(frame: pd.DataFrame, kinds: dict[str, str], row_reasons: dict) -> pd.DataFrame:
+    """Parse numeric columns that arrived as text (SQLite keeps whatever was inserted, e.g. `'abc'`).
+
+    Values that are not numbers quarantine their row (`<column> is not a number`); a column in which no value
+    parses stays as it is and is reported as mistyped (a renamed or swapped column is not a few bad rows).
+    """
+    casts = {}
+    for c, kind in kinds.items():
+        if c not in frame.columns or kind not in ("number", "integer") or pd.api.types.is_numeric_dtype(frame[c]):
+            continue
+        parsed = pd.to_numeric(frame[c], errors="coerce")
+        bad = frame[c].notna() & parsed.isna()
+        if bad.any() and not bad[frame[c].notna()].all():
+            for idx in frame.index[bad]:
+                row_reasons.setdefault(idx, []).append(f"{c} is not a number")
+            casts[c] = parsed
+        elif not bad.any():
+            casts[c] = parsed
+    return frame.assign(**casts) if casts else frame
+
+
+def _outside_window(frame: pd.DataFrame, window, row_reasons: dict) -> None:
+    """Rows whose UTC time is not in the window they were read for: a non-UTC offset or a non-ISO `ts` that
+    SQLite (which compares `ts` as text) filed under another hour. Quarantined, so they are never lost."""
+    if window is None or TS_COLUMN not in frame.columns:
+        return
+    ts = frame[TS_COLUMN]
+    for idx in frame.index[ts.notna() & ((ts < pd.Timestamp(window[0])) | (ts >= pd.Timestamp(window[1])))]:
+        row_reasons.setdefault(idx, []).append("ts is outside the hour it is stored under (store ts in UTC)")
+
+
 def _cast_empty_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     # A column that is null in every row carries no type; give it the contract's type.
     casts = {c: float for c, k in kinds.items()
@@ -143,14 +174,18 @@ class RequestContract:
         return suite, kept
 
     def validate(self, frame: pd.DataFrame, required_columns: list[str] | tuple[str, ...],
-                 prices: PriceMap, max_bad_row_share: float) -> ValidationOutcome:
-        """Split `frame` into valid and quarantined rows.
+                 prices: PriceMap, max_bad_row_share: float, window=None) -> ValidationOutcome:
+        """Split `frame` into valid and quarantined rows, by every rule on the columns it has.
+
+        Args:
+            window: the [start, end) the rows were read for; a row whose UTC `ts` lies outside is quarantined.
 
         Raises:
             ContractBreach: a required column is missing or mistyped, or the share of bad rows
                 exceeds `max_bad_row_share`. The message names columns and expectations.
         """
-        frame = parse_timestamps(frame.reset_index(drop=True))
+        as_read = frame.reset_index(drop=True)
+        frame = parse_timestamps(as_read)
         required = set(required_columns)
         missing = [c for c in required_columns if c not in frame.columns]
         if missing:
@@ -159,17 +194,20 @@ class RequestContract:
         if frame.empty:
             return ValidationOutcome(valid=frame, rejected=frame.assign(reason=pd.Series(dtype=str)))
         kinds = self.suite_json["meta"]["column_types"]
-        frame = _cast_empty_columns(frame, kinds)
+        row_reasons: dict = {}
+        frame = _cast_empty_columns(_numbers_in_text(frame, kinds, row_reasons), kinds)
         mistyped = [ContractViolation(c, f"expect_column_values_to_be_of_type({kinds[c]})", why)
-                    for c in required_columns if (why := _type_breach(frame[c], kinds[c]))]
+                    for c in frame.columns if c in kinds and (why := _type_breach(frame[c], kinds[c]))]
         if mistyped:
             raise ContractBreach(mistyped)
-        suite, kept = self._suite_for(required)
+        _outside_window(frame, window, row_reasons)
+        suite, kept = self._suite_for(set(frame.columns))      # every rule on a column read, not only required
+        checked = frame.drop(index=list(row_reasons)) if row_reasons else frame
         with _GX_LOCK:     # one GX context per process, and it is not thread-safe: a batch can see another's frame
-            batch = _gx_batch_definition().get_batch(batch_parameters={"dataframe": frame})
+            batch = _gx_batch_definition().get_batch(batch_parameters={"dataframe": checked})
             result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
 
-        violations, row_reasons, summary = [], {}, []
+        violations, summary = [], []
         for res in result.results:
             cfg = res.expectation_config
             meta = cfg.meta or {}
@@ -193,7 +231,7 @@ class RequestContract:
         row_reasons = {i: sorted(r, key=lambda x: rank.get(x, len(rank))) for i, r in row_reasons.items()}
         self._check_priced(frame, prices, row_reasons)
         bad = pd.Index(sorted(row_reasons), dtype=frame.index.dtype)
-        rejected = frame.loc[bad].assign(reason=["; ".join(row_reasons[i]) for i in bad])
+        rejected = as_read.loc[bad].assign(reason=["; ".join(row_reasons[i]) for i in bad])   # values as read
         valid = frame.drop(index=bad)
         reasons = Counter(r for i in bad for r in row_reasons[i])
         outcome = ValidationOutcome(valid, rejected, dict(reasons.most_common()), summary)
