@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import DateTime, MetaData, bindparam, column, create_engine, delete, func, inspect, select, table
+from sqlalchemy import DateTime, MetaData, bindparam, column, create_engine, delete, func, inspect, select, table, text
 from sqlalchemy.engine import Engine, make_url
 
 from llmopt.domain import utc as _utc
@@ -123,6 +123,19 @@ class SqlRequestLog:
         if "ts" not in present:
             return [0] * len(windows)
         return [self.count_window(start, end) for start, end in windows]
+
+    def rows_after(self, moment: datetime, limit: int = 10_000) -> pd.DataFrame:
+        """Up to `limit` rows whose ts sorts at or after `moment`: stamped in the future, or (SQLite keeps text)
+        not a timestamp at all. No window will ever read them; the caller quarantines them."""
+        if "ts" not in self.present_columns():
+            return pd.DataFrame()
+        schema, _, name = self.table_name.rpartition(".")
+        query = (select(text("*")).select_from(table(name, schema=schema or None))
+                 .where(column("ts", DateTime(timezone=True))
+                        >= bindparam("moment", _utc(moment), type_=DateTime(timezone=True))).limit(limit))
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
         """The rows of one partition (see `extract_window`)."""

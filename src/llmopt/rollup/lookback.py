@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
@@ -44,11 +44,28 @@ def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
     start = min(window.start, window.end - timedelta(hours=lookback_hours(res)))
     partitions = plan_partitions(start, window.end, settings.partition_minutes)
     counts = source.row_counts([(p.start, p.end) for p in partitions])
+    quarantine_unreachable(res)
     partitions = [piece for p, n in zip(partitions, counts) for piece in split_partition(p, n, settings.partition_max_rows)]
     fingerprints = source.fingerprints([(p.start, p.end) for p in partitions])
     keys = set(res.rollup_store.keys())
     stored = [p.key in keys and p.start < window.start for p in partitions]
     return LookbackPlan(window, partitions, fingerprints, stored)
+
+
+FUTURE_TOLERANCE = timedelta(hours=1)      # clock skew between the gateways and this job
+
+
+def quarantine_unreachable(res: Resources) -> int:
+    """Quarantine the rows no window will read: ts later than now + 1 h, or (SQLite) not a timestamp at all.
+
+    Kept under one source that each run replaces, so a row leaves the quarantine once its hour comes.
+    """
+    if res.request_source is not res.request_log:
+        return 0
+    rows = res.request_log.rows_after(datetime.now(timezone.utc) + FUTURE_TOLERANCE)
+    res.request_log.replace_quarantine("ts in the future or not a timestamp",
+                                       rows.assign(reason="ts is in the future or not a timestamp"))
+    return len(rows)
 
 
 def split_partition(partition: Partition, rows: int, max_rows: int) -> list[Partition]:

@@ -251,6 +251,6 @@ class RequestContract:
         unpriced_models = {m for m in frame["model"].dropna().unique() if prices.get(m) is None}
         if not unpriced_models:
             return
-        mask = frame["cost_usd"].isna() & frame["model"].isin(unpriced_models)
-        for idx, model in frame.loc[mask, "model"].items():
+        mask = frame["cost_usd"].isna() & frame["model"].isin(unpriced_models) & ~frame.index.isin(list(row_reasons))
+        for idx, model in frame.loc[mask, "model"].items():     # a row already bad for its model says that only
             row_reasons.setdefault(idx, []).append(f"no price for model {model} and cost_usd is null")
