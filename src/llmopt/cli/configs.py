@@ -7,6 +7,7 @@ import json
 
 import argparse
 
+from llmopt.domain import redact_url
 from llmopt.domain import ConfigKeys
 from llmopt.publish.publishing import latest_config, list_services, published_versions, read_config
 from llmopt.resources import Resources, open_resources
@@ -18,7 +19,8 @@ def _read(res: Resources, service: str, version: int | None) -> dict:
     found = read_config(store, ConfigKeys.version(service, version) if version else ConfigKeys.latest(service))
     if found is None:
         what = f"v{version}" if version else "any version"
-        raise LookupError(f"service {service!r} has no published config ({what}) in {res.settings.config_store_uri}")
+        raise LookupError(f"service {service!r} has no published config ({what}) in "
+                          f"{redact_url(res.settings.config_store_uri)}")
     return found.to_dict()
 
 
@@ -35,7 +37,7 @@ def list_configs(res: Resources) -> str:
         routes = ", ".join(f"{t}={r.model}" for t, r in latest.routes.items())
         lines.append(f"{service}: v{latest.version} of {len(versions)} ({latest.created_at}) "
                      f"at {store.location(ConfigKeys.latest(service))}\n    {routes}")
-    return "\n".join(lines) or f"no configs published in {res.settings.config_store_uri}"
+    return "\n".join(lines) or f"no configs published in {redact_url(res.settings.config_store_uri)}"
 
 
 def show_config(res: Resources, service: str, version: int | None = None) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from llmopt.domain import Window, last_complete_hour
+from llmopt.domain import Window, last_complete_hour, redact_url
 from llmopt.settings import Settings
 
 
@@ -54,7 +54,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log = res.request_log
     log.ensure_tables()
     if log.count_window(window.start, window.end) == 0:
-        print(f"generating {args.rows:,} synthetic requests for {window.label} into {settings.database_url} …")
+        print(f"generating {args.rows:,} synthetic requests for {window.label} into {redact_url(settings.database_url)} …")
         log.append(generate_requests(args.rows, hours=1, seed=args.seed, end=window.end,
                                      prices=res.prices))
     print("running the hourly-optimization flow on embedded defaults (first start of Prefect takes ~10 s) …")
@@ -63,11 +63,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\n" + format_summary(RunSummary.model_validate(summary)))
     print(f"""
 next steps
-  MLflow UI     make mlflow-ui    (mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}; http://127.0.0.1:5000)
+  MLflow UI     make mlflow-ui    (mlflow ui --backend-store-uri {redact_url(settings.mlflow_tracking_uri)}; http://127.0.0.1:5000)
   Prefect UI    make prefect-ui   (prefect server on the demo's PREFECT_HOME, .llmopt/prefect; http://127.0.0.1:4200)
   configs       .venv/bin/llmopt configs list   |   .venv/bin/llmopt configs show SERVICE
   decisions     .venv/bin/llmopt decisions list   (audit trail: decisions show ID; undo: configs rollback SERVICE)
-  quarantine    table {settings.quarantine_table} in {settings.database_url}""")
+  quarantine    table {settings.quarantine_table} in {redact_url(settings.database_url)}""")
     return 0
 
 
@@ -82,7 +82,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                               exploration_share=args.exploration_share, prices=res.prices)
     written = res.request_log.append(frame)
     print(f"wrote {written:,} requests from {frame['ts'].min()} to {frame['ts'].max()} "
-          f"into {settings.requests_table} at {settings.database_url}")
+          f"into {settings.requests_table} at {redact_url(settings.database_url)}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from llmopt.domain import redact_url
 from llmopt.domain import ChangeState, ConfigKeys, Window
 from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.fit import FittedModels
@@ -23,8 +24,9 @@ def run_params(settings: Settings, window: Window, dry_run: bool) -> dict:
     """Every setting that shapes the run's decisions and what it publishes."""
     return {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
             "dry_run": dry_run, "requests_table": settings.requests_table,
-            "config_store_uri": settings.config_store_uri, "requests_path": settings.requests_path,
-            "rollups_dir": settings.rollups_dir, "partition_minutes": settings.partition_minutes,
+            "config_store_uri": redact_url(settings.config_store_uri),
+            "requests_path": settings.requests_path and redact_url(settings.requests_path),
+            "rollups_dir": redact_url(str(settings.rollups_dir)), "partition_minutes": settings.partition_minutes,
             "partition_max_rows": settings.partition_max_rows, "rollup_sample_rows": settings.rollup_sample_rows,
             "pooled_sample_rows": settings.pooled_sample_rows,
             "strategies": list(settings.strategies), "exports": list(settings.exports),
