@@ -4,6 +4,8 @@ from prefect import flow_runs, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import FlowPauseTimeout
 
+from llmopt.tasks.retries import retry_if_transient
+
 from llmopt.decide import lifecycle
 from llmopt.resources import open_resources
 from llmopt.publish.publishing import PublishedConfig
@@ -12,26 +14,30 @@ from llmopt.settings import Settings
 from llmopt.tasks.review_form import review_form
 
 
-@task(name="record-decisions", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
+@task(name="record-decisions", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def record_decisions(settings: Settings, changes: list[Change], actor: str) -> list[Change]:
     """Persist each change as a decision with its audit trail; returns the changes with their decision ids."""
     return lifecycle.record_decisions(open_resources(settings), changes, actor)
 
 
-@task(name="apply-review", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
+@task(name="apply-review", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def apply_review(settings: Settings, changes: list[Change], verdicts: dict[int, str], reviewer: str,
                  note: str | None) -> list[Change]:
     """Record the reviewer's approve/reject per decision."""
     return lifecycle.apply_review(open_resources(settings), changes, verdicts, reviewer, note)
 
 
-@task(name="expire-pending", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
+@task(name="expire-pending", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def expire_pending(settings: Settings, changes: list[Change], note: str) -> list[Change]:
     """Pending decisions nobody reviewed in time expire."""
     return lifecycle.expire_pending(open_resources(settings), changes, note)
 
 
-@task(name="mark-published", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
+@task(name="mark-published", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30], timeout_seconds=120, cache_policy=NO_CACHE)
 def mark_published(settings: Settings, changes: list[Change], published: list[PublishedConfig]) -> None:
     """Approved decisions whose service got a new version move to published, then monitoring."""
     lifecycle.mark_published(open_resources(settings), changes, published)

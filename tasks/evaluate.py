@@ -3,6 +3,8 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.tasks.retries import retry_if_transient
+
 from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.domain import Change, Window
@@ -15,7 +17,8 @@ from llmopt.rollup.pool import PooledEvidence
 from llmopt.settings import Settings
 
 
-@task(name="read-published-configs", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
+@task(name="read-published-configs", retries=3,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
       cache_policy=NO_CACHE)
 def read_published_configs(settings: Settings, services: list[str]) -> LatestConfigs:
     """The latest published config of each service (None where there is none yet)."""
@@ -42,7 +45,8 @@ def strategies_to_evaluate(settings: Settings) -> list[str]:
     return pipeline.strategies_to_evaluate(open_resources(settings))
 
 
-@task(name="forecast-budgets", retries=1, retry_delay_seconds=[30], timeout_seconds=600, cache_policy=NO_CACHE)
+@task(name="forecast-budgets", retries=1,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[30], timeout_seconds=600, cache_policy=NO_CACHE)
 def forecast_budgets(settings: Settings, window: Window, changes: list[Change]) -> list[BudgetForecast]:
     """Per service: next-24-hour spend forecast, a breach flag, and the changes that would fix it."""
     return pipeline.forecast_budgets(open_resources(settings), window, changes)

@@ -3,6 +3,8 @@
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.tasks.retries import retry_if_transient
+
 from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.resources import open_resources
@@ -15,7 +17,8 @@ from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.settings import Settings
 
 
-@task(name="publish-configs", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=300, cache_policy=NO_CACHE)
+@task(name="publish-configs", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=300, cache_policy=NO_CACHE)
 def publish_configs(settings: Settings, window: Window, evaluations: list[RoutingEvaluation],
                     changes: list[Change], models: FittedModels | None, latest: LatestConfigs,
                     lineage_ids: dict[str, str | None], dry_run: bool = False,
@@ -31,7 +34,8 @@ def publish_configs(settings: Settings, window: Window, evaluations: list[Routin
     return outcome
 
 
-@task(name="adopt-orphan-versions", retries=1, retry_delay_seconds=10, timeout_seconds=300, cache_policy=NO_CACHE)
+@task(name="adopt-orphan-versions", retries=1,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=10, timeout_seconds=300, cache_policy=NO_CACHE)
 def adopt_orphan_versions(settings: Settings) -> list[str]:
     """Before a run reads what is published: finish any version a crashed publish left above `latest.json`."""
     logger = get_run_logger()

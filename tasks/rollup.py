@@ -5,6 +5,8 @@ import logging
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.tasks.retries import retry_if_transient
+
 from llmopt.domain import Window
 from llmopt.resources import open_resources
 from llmopt.rollup import lookback
@@ -13,7 +15,8 @@ from llmopt.rollup.pool import EvidencePool, PooledEvidence
 from llmopt.settings import Settings
 
 
-@task(name="plan-lookback", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
+@task(name="plan-lookback", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
 def plan_lookback(settings: Settings, window: Window) -> EvidencePool:
     """Fingerprint every partition of the lookback, load the stored rollups, list the partitions to read."""
     res = open_resources(settings)
@@ -34,7 +37,8 @@ class _QuietThreadTimeout(logging.Filter):
 logging.getLogger("prefect.task_runs").addFilter(_QuietThreadTimeout())
 
 
-@task(name="rollup-partition", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=1800, cache_policy=NO_CACHE,
+@task(name="rollup-partition", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=1800, cache_policy=NO_CACHE,
       task_run_name="rollup-{partition.key}")
 def rollup_partition(settings: Settings, partition: Partition, fingerprint: str) -> PartitionRollup:
     """Read, validate (quarantining bad rows) and reduce one partition; a batch-level breach stops the run."""
@@ -44,7 +48,8 @@ def rollup_partition(settings: Settings, partition: Partition, fingerprint: str)
     return rollup
 
 
-@task(name="keep-rollups", retries=2, retry_delay_seconds=[5, 30], timeout_seconds=600, cache_policy=NO_CACHE)
+@task(name="keep-rollups", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30], timeout_seconds=600, cache_policy=NO_CACHE)
 def keep_rollups(settings: Settings, pool: EvidencePool, rollups: list[PartitionRollup]) -> None:
     """Store the new rollups for the next runs and fold them into the pool; log progress."""
     lookback.keep_rollups(open_resources(settings), pool, rollups)

@@ -4,6 +4,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from llmopt.tasks.retries import retry_if_transient
+
 from llmopt.rollup.pool import PooledEvidence
 from llmopt.fit import FittedModels
 from llmopt.domain import Window
@@ -18,7 +20,8 @@ from llmopt.track.summary import RunSummary, format_summary
 
 
 # one retry: the tracker's own bounded budget already retries inside each try (a dead MLflow fails in ~1 min)
-@task(name="start-tracking", retries=1, retry_delay_seconds=5, timeout_seconds=120, cache_policy=NO_CACHE)
+@task(name="start-tracking", retries=1,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=5, timeout_seconds=120, cache_policy=NO_CACHE)
 def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_flow_run_id: str | None,
                    flow_name: str = "hourly-optimization") -> str:
     """Open the MLflow run of this flow run; returns its run id."""
@@ -28,7 +31,8 @@ def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_fl
                                            run_params(settings, window, dry_run), tags)
 
 
-@task(name="record-run", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
+@task(name="record-run", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
 def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, validation: PooledEvidence,
                          models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                          budgets: list = ()) -> None:
@@ -38,7 +42,8 @@ def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, v
     record_run(res.tracker, run_id, summary, validation, models, evaluations, outcome, list(budgets), shares)
 
 
-@task(name="finish-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)
+@task(name="finish-tracking", retries=3,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30, 120], timeout_seconds=60, cache_policy=NO_CACHE)
 def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: RunSummary | None = None,
                     error: str | None = None) -> None:
     """Close the MLflow run as FINISHED or FAILED (with the error as a tag)."""
@@ -50,7 +55,8 @@ def finish_tracking(settings: Settings, run_id: str, succeeded: bool, summary: R
     tracker.end_run(run_id, succeeded)
 
 
-@task(name="show-recommendations", retries=1, timeout_seconds=60, cache_policy=NO_CACHE)
+@task(name="show-recommendations", retries=1,
+      retry_condition_fn=retry_if_transient, timeout_seconds=60, cache_policy=NO_CACHE)
 def show_recommendations(summary: RunSummary) -> None:
     """A table artifact of the routing calls and a markdown summary on the Prefect run."""
     if summary.recommendations:
@@ -61,7 +67,8 @@ def show_recommendations(summary: RunSummary) -> None:
     create_markdown_artifact(key="optimization-summary", markdown=body, description=f"MLflow run {summary.mlflow_run_id}")
 
 
-@task(name="start-monitor-tracking", retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
+@task(name="start-monitor-tracking", retries=3,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[5, 30, 120], timeout_seconds=120,
       cache_policy=NO_CACHE)
 def start_monitor_tracking(settings: Settings, prefect_flow_run_id: str | None) -> str:
     """Open the MLflow run of a post-change-monitor run."""
@@ -70,7 +77,8 @@ def start_monitor_tracking(settings: Settings, prefect_flow_run_id: str | None) 
         {"prefect.flow_run_id": prefect_flow_run_id or "", "llmopt.flow": "post-change-monitor"})
 
 
-@task(name="record-monitor-results", retries=2, retry_delay_seconds=[10, 60], timeout_seconds=120,
+@task(name="record-monitor-results", retries=2,
+      retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=120,
       cache_policy=NO_CACHE)
 def record_monitor_results(settings: Settings, run_id: str, results: list[dict]) -> None:
     """Counts per outcome as metrics and every result as JSON."""

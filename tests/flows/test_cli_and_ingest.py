@@ -42,15 +42,23 @@ def test_run_json_then_configs_list_show_diff(write_settings, traffic_hour, caps
     assert "first version" in capsys.readouterr().out
 
 
-def test_failure_exits_non_zero_with_one_line(write_settings, traffic_hour, capsys):
+def test_failure_exits_non_zero_with_one_line(write_settings, traffic_hour, tmp_path):
     path, settings = write_settings()
     traffic_hour.head(2000).drop(columns=["status"]).to_sql(settings.requests_table, open_resources(settings).request_log.engine,
                                                            index=False)
-    assert main(["--config", str(path), "run", *WINDOW]) == 1
-    # Prefect also logs the failed flow run (with its traceback); the CLI's reason is the last line.
-    err = capsys.readouterr().err.strip().splitlines()
+    # a real process: what a user's terminal shows, Prefect's console logging included
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    done = subprocess.run([sys.executable, "-m", "llmopt", "--config", str(path), "run", *WINDOW], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 1
+    err = done.stderr.strip().splitlines()
     assert err[-1] == ("llmopt: error: ContractBreach: data contract breached: status: expect_column_to_exist "
                        "failed (column not found)")
+    # Prefect logs the failed task and flow run in one line each, without the traceback (was ~70 lines), and
+    # does not retry the task: the same data would fail the same way
+    assert not [line for line in err if "Traceback" in line or "Retrying" in line], err
+    assert len([line for line in err if "| ERROR" in line]) == 2, err
 
 
 def test_generate_then_ingest_csv_twice_is_harmless(write_settings, tmp_path, capsys):

@@ -111,6 +111,18 @@ def test_a_run_of_a_window_another_run_holds_does_nothing_and_exits_0(write_sett
     assert json.loads(capsys.readouterr().out)["status"] == "published"
 
 
+def group_gone(pgid: int, within: float) -> bool:
+    """True once no process of the group is left (killed processes linger briefly until they are reaped)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def llmopt_process(path: Path, tmp_path: Path, name: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_HOME": str(tmp_path / f"prefect-{name}"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -144,6 +156,7 @@ def test_a_run_killed_with_minus_9_leaves_no_lock_and_the_re_run_finishes(write_
     time.sleep(after_seconds)                # mid-run: Prefect is up, the window's partition is being read
     os.killpg(run.pid, signal.SIGKILL)
     assert run.wait(timeout=30) == -signal.SIGKILL          # killed, not finished
+    assert group_gone(run.pid, within=30)                   # nothing of it (Prefect's server included) lives on
     assert main(["--config", str(path), "run", *WINDOW, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] in ("published", "no change"), summary["status"]   # not "window busy": lock gone

@@ -28,7 +28,10 @@ def flow(name: str):
 
 
 def _run_flow(args: argparse.Namespace) -> dict:
+    from llmopt.cli.console import quiet_expected_failures
+
     hourly = flow("hourly-optimization")
+    quiet_expected_failures()
     if args.config:         # the settings file may name a Dask cluster the flow did not see when it was loaded
         hourly = hourly.with_options(task_runner=flow("task-runner")(Settings.load(args.config)))
     return hourly(start=args.start, end=args.end, dry_run=args.dry_run, approval=args.approval,
