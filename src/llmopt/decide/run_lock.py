@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,8 +78,10 @@ def _advisory_lock(engine: Engine, key: str, timeout_seconds: float) -> Iterator
 def _file_lock(engine: Engine, key: str, holder: str) -> Iterator[None]:
     database = engine.url.database
     folder = (Path(database).resolve().parent if database not in (None, "", ":memory:")
-              else Path(tempfile.gettempdir()))
-    path = folder / f".llmopt-lock-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+              else Path(tempfile.gettempdir())) / ".llmopt-locks"
+    folder.mkdir(exist_ok=True)
+    _prune(folder)
+    path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,6 +96,17 @@ def _file_lock(engine: Engine, key: str, holder: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prune(folder: Path, keep_seconds: float = 2 * 24 * 3600) -> None:
+    """Remove lock files of windows last run over two days ago (one file per window would pile up hourly)."""
+    old = time.time() - keep_seconds
+    for path in folder.glob("*.lock"):
+        try:
+            if path.stat().st_mtime < old:
+                path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def unavailable(engine: Engine, timeout_seconds: float, err: Exception) -> DatabaseUnavailable:
