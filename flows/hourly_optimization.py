@@ -50,7 +50,7 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         return _optimize(settings, window, dry_run, ids)
 
 
-def _optimize(settings, window, dry_run: bool, ids: dict) -> dict:
+def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> dict:
     """The run's body, while it holds its window."""
     ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"])
     try:

@@ -4,14 +4,13 @@ from prefect import flow_runs, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import FlowPauseTimeout
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.decide import lifecycle
 from llmopt.resources import open_resources
 from llmopt.publish.publishing import PublishedConfig
 from llmopt.domain import Change
 from llmopt.settings import Settings
 from llmopt.tasks.review_form import review_form
+from llmopt.tasks.retries import retry_if_transient
 
 
 @task(name="record-decisions", retries=2,

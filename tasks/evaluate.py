@@ -3,8 +3,6 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.domain import Change, Window
@@ -15,6 +13,7 @@ from llmopt.pipeline import StrategyEvaluations
 from llmopt.resources import open_resources
 from llmopt.rollup.pool import PooledEvidence
 from llmopt.settings import Settings
+from llmopt.tasks.retries import retry_if_transient
 
 
 @task(name="read-published-configs", retries=3,

@@ -4,8 +4,6 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.resources import open_resources
@@ -14,6 +12,7 @@ from llmopt.experiments.reporting import comparison_rows, record_calls
 from llmopt.domain import Window
 from llmopt.resources import open_resources
 from llmopt.settings import Settings
+from llmopt.tasks.retries import retry_if_transient
 
 
 @task(name="analyze-experiments", retries=2,

@@ -6,11 +6,10 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.decide.monitor import monitor_published_changes
 from llmopt.resources import open_resources
 from llmopt.settings import Settings
+from llmopt.tasks.retries import retry_if_transient
 
 
 @task(name="monitor-changes", retries=1,

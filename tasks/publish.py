@@ -3,8 +3,6 @@
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
 from llmopt.resources import open_resources
@@ -15,6 +13,7 @@ from llmopt.domain import Window
 from llmopt.publish.publishing import PublishOutcome
 from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.settings import Settings
+from llmopt.tasks.retries import retry_if_transient
 
 
 @task(name="publish-configs", retries=2,

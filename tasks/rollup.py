@@ -5,14 +5,13 @@ import logging
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.domain import Window
 from llmopt.resources import open_resources
 from llmopt.rollup import lookback
 from llmopt.rollup.partition import Partition, PartitionRollup
 from llmopt.rollup.pool import EvidencePool, PooledEvidence
 from llmopt.settings import Settings
+from llmopt.tasks.retries import retry_if_transient
 
 
 @task(name="plan-lookback", retries=2,

@@ -4,8 +4,6 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llmopt.tasks.retries import retry_if_transient
-
 from llmopt.rollup.pool import PooledEvidence
 from llmopt.fit import FittedModels
 from llmopt.domain import Window
@@ -17,6 +15,7 @@ from llmopt.resources import open_resources
 from llmopt.track.run_record import record_run, run_params
 from llmopt.settings import Settings
 from llmopt.track.summary import RunSummary, format_summary
+from llmopt.tasks.retries import retry_if_transient
 
 
 # one retry: the tracker's own bounded budget already retries inside each try (a dead MLflow fails in ~1 min)

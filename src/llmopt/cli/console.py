@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import logging
 
-EXPECTED_FAILURES = {"ContractBreach", "LookupError", "PublishConflict", "ConfigSchemaError", "TrackerUnavailable",
-                     "DatabaseUnavailable", "ConfigStoreUnavailable"}
-
 
 class OneLineFailures(logging.Formatter):
     """Wraps a console handler's formatter: an expected failure's record is formatted without its traceback."""
 
     def __init__(self, inner: logging.Formatter):
+        from llmopt.failures import EXPLAINED       # imported when a flow is about to run: it pulls in pandas
+
         super().__init__()
-        self.inner = inner
+        self.inner, self.explained = inner, EXPLAINED
 
     def format(self, record: logging.LogRecord) -> str:
-        exc = record.exc_info[1] if record.exc_info else None
-        if type(exc).__name__ not in EXPECTED_FAILURES:
+        if not (record.exc_info and isinstance(record.exc_info[1], self.explained)):
             return self.inner.format(record)
         saved = record.exc_info, record.exc_text
         record.exc_info, record.exc_text = None, None       # other handlers (Prefect's API) still get them

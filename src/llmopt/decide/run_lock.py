@@ -112,6 +112,6 @@ def _prune(folder: Path, keep_seconds: float = 2 * 24 * 3600) -> None:
 def unavailable(engine: Engine, timeout_seconds: float, err: Exception) -> DatabaseUnavailable:
     """The one-line error for a database that refused or did not answer."""
     reason = str(getattr(err, "orig", None) or err).strip().splitlines()
-    return DatabaseUnavailable(f"database at {redact_url(engine.url.render_as_string(hide_password=False))} "
+    return DatabaseUnavailable(f"database at {engine.url.render_as_string(hide_password=True)} "
                                f"(setting database_url) did not answer within {timeout_seconds:g} s: "
                                f"{redact_url(reason[0] if reason else type(err).__name__)[:200]}")

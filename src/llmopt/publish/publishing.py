@@ -48,7 +48,11 @@ def read_config(store: ConfigStore, key: str) -> ServiceConfig | None:
     Raises:
         ConfigSchemaError: the stored file is not a valid service config (names the field).
     """
-    raw = store.read(key)
+    return parse_config(store, key, store.read(key))
+
+
+def parse_config(store: ConfigStore, key: str, raw: bytes | None) -> ServiceConfig | None:
+    """`raw`, read from `key`, as a config (see `read_config`)."""
     if raw is None:
         return None
     try:
@@ -65,11 +69,11 @@ def latest_config(store: ConfigStore, service: str) -> ServiceConfig | None:
 
 def published_versions(store: ConfigStore, service: str) -> list[int]:
     """Every version file of `service`, including any a crashed run wrote without `latest.json`."""
-    return sorted(v for k in store.list(f"{service}/") if (p := ConfigKeys.parse_version(k)) and (v := p[1]))
+    return _versions_by_service(store, [service]).get(service, [])
 
 
 def list_services(store: ConfigStore) -> list[str]:
-    return sorted({p[0] for k in store.list("") if (p := ConfigKeys.parse_version(k))})
+    return list(_versions_by_service(store, None))
 
 
 def current_routes(latest: dict[str, ServiceConfig | None]) -> dict[tuple[str, str], str]:
@@ -97,23 +101,31 @@ def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, expo
         rendered.append({kind: render(kind, body, contracts_dir, gateway_providers) for kind in exports})
     published = []
     for config, files in zip(configs, rendered):
-        service, version = config.service, config.version
-        pointers = {kind: store.read_tagged(ConfigKeys.latest(service, SUFFIX[kind]))[1] for kind in files}
-        pointer_tag = store.read_tagged(ConfigKeys.latest(service))[1]
-        key = ConfigKeys.version(service, version)
+        service, version, body = config.service, config.version, config.to_json()
+        tags = _pointer_tags(store, service, files) | {"json": store.read_tagged(ConfigKeys.latest(service))[1]}
         try:
-            store.write(key, config.to_json(), exclusive=True)
+            store.write(ConfigKeys.version(service, version), body, exclusive=True)
         except VersionExists:
             raise PublishConflict(f"{service}: v{version} was published by another run while this one ran "
                                   "(this run's changes were not published; the next run builds on it)") from None
-        _finish(store, service, version, config.to_json(), files, pointers, pointer_tag)
-        published.append(PublishedConfig(service, version, store.location(key),
-                                         store.location(ConfigKeys.latest(service)), config.content_sha256))
+        _finish(store, service, version, body, files, tags)
+        published.append(_published(store, config))
     return published
 
 
+def _published(store: ConfigStore, config: ServiceConfig) -> PublishedConfig:
+    return PublishedConfig(config.service, config.version, store.location(ConfigKeys.version(config.service,
+                                                                                            config.version)),
+                           store.location(ConfigKeys.latest(config.service)), config.content_sha256)
+
+
+def _pointer_tags(store: ConfigStore, service: str, files: dict[str, bytes]) -> dict[str, str | None]:
+    """The tag of each `latest.<export>` pointer a publish will swap, by export kind."""
+    return {kind: store.read_tagged(ConfigKeys.latest(service, SUFFIX[kind]))[1] for kind in files}
+
+
 def _finish(store: ConfigStore, service: str, version: int, body: bytes, files: dict[str, bytes],
-            pointer_tags: dict[str, str | None], latest_tag: str | None) -> None:
+            tags: dict[str, str | None]) -> None:
     """Write a version's exports (keeping any already there) and swap its pointers, `latest.json` last."""
     for kind, data in files.items():
         try:
@@ -122,8 +134,8 @@ def _finish(store: ConfigStore, service: str, version: int, body: bytes, files: 
             pass            # written by the attempt that crashed: rendered from the same immutable version
     try:
         for kind, data in files.items():
-            store.swap(ConfigKeys.latest(service, SUFFIX[kind]), data, pointer_tags[kind])
-        store.swap(ConfigKeys.latest(service), body, latest_tag)
+            store.swap(ConfigKeys.latest(service, SUFFIX[kind]), data, tags[kind])
+        store.swap(ConfigKeys.latest(service), body, tags["json"])
     except PointerMoved as err:
         raise PublishConflict(f"{service}: {err} moved while v{version} was being published by this run; "
                               f"v{version} is complete but not latest (the next run adopts the highest)") from None
@@ -140,9 +152,7 @@ class Adoption:
     config: ServiceConfig
 
     def published(self, store: ConfigStore) -> PublishedConfig:
-        key = ConfigKeys.version(self.service, self.version)
-        return PublishedConfig(self.service, self.version, store.location(key),
-                               store.location(ConfigKeys.latest(self.service)), self.config.content_sha256)
+        return _published(store, self.config)
 
 
 def adopt_orphans(store: ConfigStore, exports: tuple[str, ...] = (), contracts_dir: Path | None = None,
@@ -156,17 +166,26 @@ def adopt_orphans(store: ConfigStore, exports: tuple[str, ...] = (), contracts_d
     stay, immutable, and are reported).
     """
     adopted = []
-    for service in services if services is not None else list_services(store):
-        versions = published_versions(store, service)
-        raw, tag = store.read_tagged(ConfigKeys.latest(service))
-        current = ServiceConfig.from_json(raw).version if raw is not None else None
-        if not versions or versions[-1] <= (current or 0):
+    for service, versions in _versions_by_service(store, services).items():
+        raw_latest, latest_tag = store.read_tagged(ConfigKeys.latest(service))   # one read: content and its tag
+        latest = parse_config(store, ConfigKeys.latest(service), raw_latest)
+        current = latest.version if latest else 0
+        if versions[-1] <= current:
             continue
         key = ConfigKeys.version(service, versions[-1])
-        top = read_config(store, key)
+        raw = store.read(key)
+        top = parse_config(store, key, raw)
         files = {kind: render(kind, top.to_dict(), contracts_dir, gateway_providers) for kind in exports}
-        pointers = {kind: store.read_tagged(ConfigKeys.latest(service, SUFFIX[kind]))[1] for kind in files}
-        _finish(store, service, top.version, store.read(key), files, pointers, tag)
-        adopted.append(Adoption(service, top.version, current,
-                                [v for v in versions[:-1] if v > (current or 0)], top))
+        _finish(store, service, top.version, raw, files, _pointer_tags(store, service, files) | {"json": latest_tag})
+        adopted.append(Adoption(service, top.version, current or None,
+                                [v for v in versions[:-1] if v > current], top))
     return adopted
+
+
+def _versions_by_service(store: ConfigStore, services: list[str] | None) -> dict[str, list[int]]:
+    """Sorted version numbers per service that has any: one listing of the store, or one per named service."""
+    keys = store.list("") if services is None else [k for svc in services for k in store.list(f"{svc}/")]
+    found: dict[str, list[int]] = {}
+    for parsed in filter(None, map(ConfigKeys.parse_version, keys)):
+        found.setdefault(parsed[0], []).append(parsed[1])
+    return {svc: sorted(versions) for svc, versions in sorted(found.items())}

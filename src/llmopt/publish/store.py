@@ -157,7 +157,7 @@ class S3ConfigStore:
 
     def write(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         """PUT the object; `exclusive` uses a conditional write (If-None-Match: *) so no version is overwritten."""
-        if self._put(key, data, {"IfNoneMatch": "*"} if exclusive else {}) is False:
+        if not self._put(key, data, {"IfNoneMatch": "*"} if exclusive else {}):
             raise VersionExists(self.location(key))
 
     def swap(self, key: str, data: bytes, expected_tag: str | None) -> None:
@@ -167,7 +167,7 @@ class S3ConfigStore:
             PointerMoved: the key changed since it was read.
         """
         condition = {"IfMatch": expected_tag} if expected_tag else {"IfNoneMatch": "*"}
-        if self._put(key, data, condition) is False:
+        if not self._put(key, data, condition):
             raise PointerMoved(self.location(key))
 
     def _put(self, key: str, data: bytes, condition: dict) -> bool:

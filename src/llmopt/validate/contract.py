@@ -111,14 +111,13 @@ def _numbers_in_text(frame: pd.DataFrame, kinds: dict[str, str], row_reasons: di
     for c, kind in kinds.items():
         if c not in frame.columns or kind not in ("number", "integer") or pd.api.types.is_numeric_dtype(frame[c]):
             continue
-        parsed = pd.to_numeric(frame[c], errors="coerce")
-        bad = frame[c].notna() & parsed.isna()
-        if bad.any() and not bad[frame[c].notna()].all():
-            for idx in frame.index[bad]:
-                row_reasons.setdefault(idx, []).append(f"{c} is not a number")
-            casts[c] = parsed
-        elif not bad.any():
-            casts[c] = parsed
+        parsed, present = pd.to_numeric(frame[c], errors="coerce"), frame[c].notna()
+        bad = present & parsed.isna()
+        if bad.any() and bad[present].all():
+            continue                  # nothing parses: left for the mistyped-column check
+        for idx in frame.index[bad]:
+            row_reasons.setdefault(idx, []).append(f"{c} is not a number")
+        casts[c] = parsed
     return frame.assign(**casts) if casts else frame
 
 
