@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import DateTime, MetaData, bindparam, column, create_engine, delete, func, inspect, select, table, text
+from sqlalchemy import DateTime, MetaData, column, create_engine, delete, func, inspect, select, table, text
 from sqlalchemy.engine import Engine, make_url
 
 from llmopt.domain import utc as _utc
 from llmopt.extract.schema import quarantine_table, requests_table
+from llmopt.extract.sql_time import ts_at_or_after, ts_in_window
 
 FETCH_CHUNK_ROWS = 200_000
 
@@ -76,8 +77,7 @@ class SqlRequestLog:
         ts = column("ts", DateTime(timezone=True))
         # Untyped result columns: no per-row datetime parsing in Python; pandas parses ts in one go.
         return (select(*[column(c) for c in columns]).select_from(table(name, schema=schema or None))
-                .where(ts >= bindparam("start", _utc(start), type_=DateTime(timezone=True)))
-                .where(ts < bindparam("end", _utc(end), type_=DateTime(timezone=True))))
+                .where(ts_in_window(ts, start, end, self.engine.dialect.name)))
 
     def count_window(self, start: datetime, end: datetime) -> int:
         """Rows in [start, end), counted in the database."""
@@ -131,8 +131,8 @@ class SqlRequestLog:
             return pd.DataFrame()
         schema, _, name = self.table_name.rpartition(".")
         query = (select(text("*")).select_from(table(name, schema=schema or None))
-                 .where(column("ts", DateTime(timezone=True))
-                        >= bindparam("moment", _utc(moment), type_=DateTime(timezone=True))).limit(limit))
+                 .where(ts_at_or_after(column("ts", DateTime(timezone=True)), moment, self.engine.dialect.name))
+                 .limit(limit))
         with self.engine.connect() as conn:
             result = conn.execute(query)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

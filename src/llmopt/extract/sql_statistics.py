@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
 
 from llmopt.experiments.analysis import VariantStats
 from llmopt.prices import PriceMap
 from llmopt.stats import MeanStats, ProportionStats
-from llmopt.domain import utc as _utc
 from llmopt.extract.sql_source import SqlRequestLog
+from llmopt.extract.sql_time import ts_in_window
 
 STATUSES = ("ok", "error", "timeout")
 
@@ -60,8 +60,7 @@ def aggregate(log: SqlRequestLog, group, conditions: list, start: datetime, end:
                    cast(r.c.ttft_ms, Float).label("ttft"),
                    case((r.c.status == "ok", 0), else_=1).label("failed"))
             .where(*conditions)
-            .where(r.c.ts >= literal(_utc(start), DateTime(timezone=True)))
-            .where(r.c.ts < literal(_utc(end), DateTime(timezone=True)))
+            .where(ts_in_window(r.c.ts, start, end, log.engine.dialect.name))
             .where(r.c.latency_ms > 0, r.c.status.in_(STATUSES))
             .where(or_(r.c.quality_score.is_(None), and_(r.c.quality_score >= 0, r.c.quality_score <= 1)))
             .subquery())
@@ -86,7 +85,7 @@ def read_hourly_spend(log: SqlRequestLog, start: datetime, end: datetime, prices
     import pandas as pd
 
     r = log.requests
-    window = [r.c.ts >= literal(_utc(start), DateTime(timezone=True)), r.c.ts < literal(_utc(end), DateTime(timezone=True))]
+    window = [ts_in_window(r.c.ts, start, end, log.engine.dialect.name)]
     with log.engine.connect() as conn:
         models = [m for (m,) in conn.execute(select(r.c.model).where(*window).distinct())]
         if log.engine.dialect.name == "sqlite":

@@ -1,0 +1,67 @@
+"""Timestamps as real writers store them in SQLite text, on every boundary of an hour: each row is read by the
+hour its UTC instant lies in, never by the one before, and nothing is quarantined for it.
+
+Forms: SQLAlchemy's own (`.000000`), pandas/`str(datetime)` with an offset (`+00:00`), second resolution,
+milliseconds, nanoseconds, `Z`, and the ISO `T` separator (JavaScript's `toISOString`, Go's RFC 3339).
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+
+from llmopt.resources import open_resources
+from llmopt.rollup.lookback import quarantine_unreachable, rollup_partition
+from llmopt.rollup.partition import Partition
+
+START = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+HOURS = [Partition(START + timedelta(hours=h), START + timedelta(hours=h + 1)) for h in (-1, 0, 1)]
+FORMS = ["{d} {t}", "{d} {t}.000", "{d} {t}.000000", "{d} {t}.000000000", "{d} {t}+00:00", "{d} {t}.000+00:00",
+         "{d} {t}.000000+00:00", "{d} {t}Z", "{d}T{t}", "{d}T{t}.000Z", "{d}T{t}+00:00", "{d}T{t}.123456+00:00"]
+# (the instant's date and time, the index of the hour in HOURS it belongs to)
+MOMENTS = [("2026-11-20", "09:59:59", 0), ("2026-11-20", "10:00:00", 1), ("2026-11-20", "10:59:59", 1),
+           ("2026-11-20", "11:00:00", 2)]
+ROW = {"service": "support", "task_type": "chat", "provider": "openai", "model": "gpt-4o", "prompt_tokens": 100,
+       "completion_tokens": 20, "cached_tokens": 0, "latency_ms": 800.0, "status": "ok", "quality_score": 0.9}
+
+
+@pytest.fixture
+def boundary_log(write_settings):
+    _, settings = write_settings()
+    res = open_resources(settings)
+    res.request_log.ensure_tables()
+    rows = []
+    for f, form in enumerate(FORMS):
+        for m, (day, clock, hour) in enumerate(MOMENTS):
+            rows.append({**ROW, "request_id": f"r{f}-{m}", "ts": form.format(d=day, t=clock), "hour": hour})
+    with res.engine.begin() as conn:
+        cols = [c for c in rows[0] if c != "hour"]
+        conn.execute(text(f"INSERT INTO {settings.requests_table} ({', '.join(cols)}) VALUES "
+                          f"({', '.join(':' + c for c in cols)})"), rows)
+    return res, rows
+
+
+def test_every_form_on_every_boundary_is_read_by_its_own_hour(boundary_log):
+    res, rows = boundary_log
+    for index, partition in enumerate(HOURS):
+        rollup = rollup_partition(res, partition, "fp")
+        expected = sum(r["hour"] == index for r in rows)
+        assert (rollup.rows_read, rollup.rows_quarantined) == (expected, 0), (partition.key, rollup.reasons)
+    counts = res.request_source.row_counts([(p.start, p.end) for p in HOURS])
+    assert counts == [len(FORMS), 2 * len(FORMS), len(FORMS)]
+
+
+def test_no_form_of_a_past_hour_is_taken_for_the_future(boundary_log):
+    res, _ = boundary_log
+    assert quarantine_unreachable(res) == 0
+
+
+def test_a_late_row_on_the_hour_changes_only_its_own_hours_fingerprint(boundary_log):
+    res, _ = boundary_log
+    before = res.request_source.fingerprints([(p.start, p.end) for p in HOURS])
+    with res.engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {res.settings.requests_table} (request_id, ts, service, task_type, model, "
+                          "prompt_tokens, completion_tokens, latency_ms, status) VALUES ('late', "
+                          "'2026-11-20 10:00:00+00:00', 'support', 'chat', 'gpt-4o', 1, 1, 5.0, 'ok')"))
+    after = res.request_source.fingerprints([(p.start, p.end) for p in HOURS])
+    assert [b == a for b, a in zip(before, after)] == [True, False, True]
