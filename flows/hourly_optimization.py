@@ -14,21 +14,22 @@ from llmopt.tasks.evaluate import (evaluate_routing, evaluate_strategy, forecast
 from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_mlflow, show_experiment_calls
 from llmopt.tasks.fit import fit_models
 from llmopt.tasks.publish import adopt_orphan_versions, publish_configs
-from llmopt.tasks.runners import task_runner_from_environment
+from llmopt.tasks.runners import partition_runner
 from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, pool_evidence, rollup_partition
 from llmopt.tasks.settings import load_settings, resolve_window
 from llmopt.tasks.window_lock import hold_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
 
 
-@flow(name="hourly-optimization", log_prints=True, task_runner=task_runner_from_environment())
+@flow(name="hourly-optimization", log_prints=True)
 def hourly_optimization(start: datetime | None = None, end: datetime | None = None, dry_run: bool = False,
                         approval: Literal["auto", "manual"] | None = None,
                         approval_timeout_minutes: float | None = None, config_file: str | None = None) -> dict:
     """Optimize on the evidence of the lookback up to the window (default: the last complete hour); publish approved configs.
 
     Each partition of the lookback without a stored rollup (always the window's own) is read, validated and
-    reduced in its own task run (on the flow's task runner: threads, or a Dask cluster); the rollups are pooled.
+    reduced in its own task run (on the runner the run's settings name: threads, or a Dask cluster); the rollups
+    are pooled.
 
     Args:
         start: window start (UTC); default the start of the last complete hour.
@@ -57,9 +58,13 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         if not dry_run:
             adopt_orphan_versions(settings)
         pool = plan_lookback(settings, window)
-        for wave in partition_waves(pool, settings.partition_concurrency):
-            futures = [rollup_partition.submit(settings, partition, fingerprint) for partition, fingerprint in wave]
-            keep_rollups(settings, pool, [f.result() for f in futures])
+        if pool.pending:
+            with partition_runner(settings) as runner:        # threads, or the Dask cluster the settings name
+                for wave in partition_waves(pool, settings.partition_concurrency):
+                    futures = [runner.submit(rollup_partition, {"settings": settings, "partition": partition,
+                                                                "fingerprint": fingerprint, "window": window})
+                               for partition, fingerprint in wave]
+                    keep_rollups(settings, pool, [f.result() for f in futures])
         evidence = pool_evidence(settings, pool)
         if evidence.empty:
             summary = no_traffic_summary(window, ids)

@@ -10,6 +10,7 @@ from llmopt.resources import open_resources
 from llmopt.rollup import lookback
 from llmopt.rollup.partition import Partition, PartitionRollup
 from llmopt.rollup.pool import EvidencePool, PooledEvidence
+from llmopt.rollup.progress import LookbackProgress
 from llmopt.settings import Settings
 from llmopt.tasks.retries import retry_if_transient
 
@@ -39,11 +40,19 @@ logging.getLogger("prefect.task_runs").addFilter(_QuietThreadTimeout())
 @task(name="rollup-partition", retries=2,
       retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=1800, cache_policy=NO_CACHE,
       task_run_name="rollup-{partition.key}")
-def rollup_partition(settings: Settings, partition: Partition, fingerprint: str) -> PartitionRollup:
-    """Read, validate (quarantining bad rows) and reduce one partition; a batch-level breach stops the run."""
-    rollup = lookback.rollup_partition(open_resources(settings), partition, fingerprint)
-    get_run_logger().info("%s: %d rows read, %d quarantined %s", partition.key, rollup.rows_read,
-                          rollup.rows_quarantined, rollup.reasons or "")
+def rollup_partition(settings: Settings, partition: Partition, fingerprint: str,
+                     window: Window | None = None) -> PartitionRollup:
+    """Read, validate (quarantining bad rows) and reduce one partition; a batch-level breach in the window stops
+    the run, one in an earlier hour leaves that hour out of the evidence."""
+    rollup = lookback.rollup_partition(open_resources(settings), partition, fingerprint, window)
+    logger = get_run_logger()
+    if rollup.excluded:
+        logger.warning("%s left out of the evidence: %s", partition.key, rollup.excluded)
+    elif rollup.rows_read == 0:
+        logger.info("%s: empty (no rows in %s)", partition.key, partition.label.removeprefix("window "))
+    else:
+        logger.info("%s: %d rows read, %d quarantined %s", partition.key, rollup.rows_read, rollup.rows_quarantined,
+                    rollup.reasons or "")
     return rollup
 
 
@@ -52,9 +61,9 @@ def rollup_partition(settings: Settings, partition: Partition, fingerprint: str)
 def keep_rollups(settings: Settings, pool: EvidencePool, rollups: list[PartitionRollup]) -> None:
     """Store the new rollups for the next runs and fold them into the pool; log progress."""
     lookback.keep_rollups(open_resources(settings), pool, rollups)
-    done = pool.partitions - pool.reused
-    get_run_logger().info("read %d/%d partitions (%s)", done, len(pool.pending),
-                          ", ".join(r.partition.key for r in rollups))
+    progress = LookbackProgress.of(pool)
+    # the CLI's console draws records carrying `llmopt_progress` as a bar in place on a terminal
+    get_run_logger().info(progress.line(), extra={"llmopt_progress": progress})
 
 
 @task(name="pool-evidence", retries=0, timeout_seconds=900, cache_policy=NO_CACHE)
@@ -67,6 +76,8 @@ def pool_evidence(settings: Settings, pool: EvidencePool) -> PooledEvidence:
                 len(evidence.sample))
     for finding in evidence.drift:
         logger.warning("%s / %s: %s", finding.service, finding.task_type, finding)
+    for key, why in evidence.excluded:
+        logger.warning("partition %s excluded from the evidence (contract breach): %s", key, why)
     return evidence
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from llmopt.settings import Settings
@@ -24,9 +27,12 @@ def task_runner(settings: Settings):
     return ThreadPoolTaskRunner(max_workers=settings.partition_concurrency)
 
 
-def task_runner_from_environment():
-    """The runner `LLMOPT_*` and ./llmopt.yaml ask for, when the flow is loaded (deployments, workers)."""
-    try:
-        return task_runner(Settings.load())
-    except Exception:          # a broken settings file is reported by the run itself, with the field named
-        return ThreadPoolTaskRunner(max_workers=2)
+@contextmanager
+def partition_runner(settings: Settings) -> Iterator:
+    """The runner of the run's own settings, started for the body: `runner.submit(task, parameters)`.
+
+    Chosen when the run has loaded its settings — not when the flow module is imported — so a Dask cluster named
+    only in the `config_file` of `llmopt run`, `llmopt serve` or a deployment's parameters is the one used.
+    """
+    with task_runner(settings) as runner:
+        yield runner

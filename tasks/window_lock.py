@@ -23,6 +23,7 @@ def hold_window(settings: Settings, window: Window, holder: str | None, dry_run:
         yield None
         return
     res = open_resources(settings)
+    res.request_source.present_columns()   # a missing SQLite file is an error here, before a lock file is made
     try:
         with window_lock(res.engine, lock_key(window, settings.config_store_uri), holder or "llmopt",
                          settings.database_timeout_seconds):

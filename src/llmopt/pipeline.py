@@ -36,6 +36,7 @@ class StrategyEvaluations:
 
     strategy: str
     evaluations: list
+    not_evaluated: str | None = None    # why it did not run, e.g. "needs finish_reason, which the source lacks"
 
 
 def fit(res: Resources, evidence: PooledEvidence) -> FittedModels:
@@ -77,6 +78,10 @@ def evaluate_strategy(res: Resources, name: str, window: Window, evidence: Poole
                       routing: list[RoutingEvaluation], latest: LatestConfigs) -> StrategyEvaluations:
     """Evaluate one enabled strategy (other than routing) on the lookback's pooled sample."""
     spec = strategy(name)
+    sample = evidence.sample
+    lacking = [c for c in spec.columns if c not in sample.columns or sample[c].isna().all()]
+    if lacking:         # deciding on nulls would look like evidence of "never truncated", "never cached"…
+        return StrategyEvaluations(spec.name, [], f"needs {', '.join(lacking)}, which the source lacks")
     inputs = EvaluationInputs(res.settings, res.prices, window, evidence.sample, routing, latest,
                               sample_hours=evidence.sample_hours, cells=evidence.cells)
     return StrategyEvaluations(spec.name, spec.evaluate(inputs) if spec.evaluate else [])

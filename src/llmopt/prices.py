@@ -20,6 +20,17 @@ class ModelPrice:
     output_usd_per_token: float
     cached_input_usd_per_token: float
     cache_write_input_usd_per_token: float | None = None   # when a provider charges extra to write its cache
+    mode: str | None = None              # LiteLLM's `mode`: chat, completion, embedding, …
+    supports_reasoning: bool = False     # bills hidden reasoning tokens as output
+    deprecation_date: str | None = None  # ISO date the provider retires it, when the map knows one
+    max_input_tokens: int | None = None  # its context window for the prompt
+
+
+def _tokens(value) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 class PriceMap:
@@ -43,7 +54,9 @@ class PriceMap:
             write = entry.get("cache_creation_input_token_cost")
             prices[model] = ModelPrice(model, str(entry.get("litellm_provider") or "unknown"),
                                        float(inp), float(out), float(cached if cached is not None else inp),
-                                       float(write) if write is not None else None)
+                                       float(write) if write is not None else None, entry.get("mode"),
+                                       bool(entry.get("supports_reasoning")), entry.get("deprecation_date"),
+                                       _tokens(entry.get("max_input_tokens")))
         return cls(prices)
 
     def get(self, model: str, provider: str | None = None) -> ModelPrice | None:
@@ -53,8 +66,17 @@ class PriceMap:
             found = self._prices.get(f"{provider}/{model}")
         return found
 
+    def provider_of(self, model: str) -> str | None:
+        """The provider the map lists for `model` (`litellm_provider`), or None."""
+        found = self.get(model)
+        return None if found is None or found.provider == "unknown" else found.provider
+
     def __contains__(self, model: str) -> bool:
         return model in self._prices
+
+    def entries(self) -> list[ModelPrice]:
+        """Every priced model, in the map's order."""
+        return list(self._prices.values())
 
     def request_cost_usd(self, model: str, prompt_tokens, completion_tokens, cached_tokens):
         """Cost of requests on `model`: uncached input + cached input + output, at list prices.
@@ -76,7 +98,9 @@ class PriceMap:
         cost = pd.to_numeric(frame["cost_usd"], errors="coerce").astype(float).to_numpy(copy=True)
         missing = np.isnan(cost)
         if missing.any():
-            sub = frame.loc[missing, ["model", "prompt_tokens", "completion_tokens", "cached_tokens"]]
+            sub = frame.loc[missing, ["model", "prompt_tokens", "completion_tokens"]].assign(   # null: none cached
+                cached_tokens=pd.to_numeric(frame.loc[missing, "cached_tokens"], errors="coerce").fillna(0)
+                if "cached_tokens" in frame else 0)
             filled = np.full(len(sub), np.nan)
             for model, idx in sub.groupby("model", sort=False).indices.items():
                 rows = sub.iloc[idx]

@@ -38,13 +38,12 @@ class Resources:
 
     @cached_property
     def request_source(self):
-        """Where requests are read from: the files at `requests_path` when set, else the SQL request log."""
-        s = self.settings
-        if s.requests_path:
-            from llmopt.extract.lake_source import LakeRequestLog
+        """Where requests are read from (`source:`; default the files at `requests_path`, else the SQL table)."""
+        from llmopt.extract.sources import effective_source, open_request_source
 
-            return LakeRequestLog(s.requests_path, s.requests_format, s.s3_endpoint_url)
-        return self.request_log
+        if effective_source(self.settings).kind == "sql":
+            return self.request_log
+        return open_request_source(self.settings, self.engine)
 
     @cached_property
     def contract(self):
@@ -57,7 +56,11 @@ class Resources:
     def rollup_store(self):
         from llmopt.rollup.store import RollupStore
 
-        return RollupStore(self.settings.rollups_dir, self.settings.s3_endpoint_url)
+        from llmopt.extract.sources import source_key
+
+        # one folder per source: two sources (or two tables) never overwrite each other's rollups
+        return RollupStore(f"{self.settings.rollups_dir.rstrip('/')}/{source_key(self.settings)}",
+                           self.settings.s3_endpoint_url)
 
     @cached_property
     def config_store(self) -> ConfigStore:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from llmopt.experiments.definitions import ExperimentDefinition
+from llmopt.extract.sources.config import SourceSettings
 
 # Package data, found the same way in a wheel and in a checkout (where validate/contracts links to data_contracts/).
 BUNDLED_PRICES = Path(str(files("llmopt.data").joinpath("model_prices.json")))
@@ -91,10 +92,14 @@ class Guardrails(BaseModel):
 class Policy(Guardrails):
     """Guardrails for every service, per-service overrides, the bad-row limit and the approval wait."""
 
-    # drift guard: the last `drift_recent_hours` of the lookback against the rest, two-sided test at `drift_alpha`
+    # drift guard: the last `drift_recent_hours` and the last `drift_short_hours` (0: off) of the lookback, each
+    # against the hours before it, two-sided tests at `drift_alpha` / 2 each (Bonferroni over the two windows)
     drift_recent_hours: int = Field(3, ge=1)
+    drift_short_hours: int = Field(1, ge=0)
     drift_alpha: float = Field(0.001, gt=0, lt=0.5)
     max_bad_row_share: float = Field(0.05, ge=0, le=1)
+    # the share is judged only on a partition of at least this many rows: one stray row is 100% of nothing
+    bad_row_share_min_rows: int = Field(100, ge=1)
     approval_timeout_minutes: float = Field(0, ge=0)
     monitor_hours: float = Field(24, gt=0)
     exploration_max_candidates: int = Field(3, ge=1)
@@ -122,6 +127,8 @@ class Settings(BaseSettings):
     # of `requests_table` when set; the quarantine and decision tables stay in `database_url`.
     requests_path: str | None = None
     requests_format: Literal["auto", "parquet", "csv"] = "auto"
+    # the request log's format and place (`llmopt.extract.sources.config`); None: requests_path, else requests_table
+    source: SourceSettings | None = None
     requests_table: str = "llm_requests"
     quarantine_table: str = "llm_requests_quarantine"
     config_store_uri: str = "file://.llmopt/configs"

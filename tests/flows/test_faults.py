@@ -87,7 +87,7 @@ def test_a_read_only_config_store_publishes_nothing_and_the_re_run_publishes_who
         pytest.skip("chattr +i is not supported on this filesystem")
     try:
         assert main(["--config", str(path), "run", *WINDOW]) == 1
-        assert "Operation not permitted" in last_error(capsys)
+        assert "Operation not permitted" in last_error(capsys)     # not retried: tests/unit/test_failures.py
     finally:
         subprocess.run(["chattr", "-i", str(configs)], check=True)
     store = open_resources(settings).config_store
@@ -163,3 +163,31 @@ def test_a_run_killed_with_minus_9_leaves_no_lock_and_the_re_run_finishes(write_
     assert_consistent(res.config_store)
     assert {s: latest_config(res.config_store, s).routes["summarize" if s == "search" else "classify_ticket"].model
             for s in list_services(res.config_store)} == {"search": "gpt-4o-mini", "support": "gpt-4o-mini"}
+
+
+def test_a_missing_sqlite_file_is_one_line_naming_the_setting_and_is_not_created(write_settings, tmp_path, capsys):
+    database = tmp_path / "nowhere" / "requests.db"
+    path, _ = write_settings(database_url=f"sqlite:///{database}")
+    assert main(["--config", str(path), "run", *WINDOW]) == 1
+    assert last_error(capsys) == (f"llmopt: error: LookupError: database_url sqlite:///{database}: no SQLite file "
+                                  f"at {database} (llmopt reads the request log there and does not create it)")
+    assert not database.parent.exists()
+
+
+def test_a_corrupt_sqlite_file_fails_at_once_naming_the_setting(write_settings, tmp_path, capsys):
+    database = tmp_path / "requests.db"
+    database.write_bytes(os.urandom(8192))
+    path, _ = write_settings(database_url=f"sqlite:///{database}")
+    started = time.monotonic()
+    assert main(["--config", str(path), "run", "--dry-run", *WINDOW]) == 1      # a dry run reads it first
+    assert time.monotonic() - started < 60      # not retried: task retries wait 10 s + 60 s
+    assert last_error(capsys) == (f"llmopt: error: NotADatabase: database_url sqlite:///{database}: "
+                                  "file is not a database")
+
+
+def test_a_config_key_that_is_a_folder_fails_at_once(write_settings, traffic_hour, tmp_path, capsys):
+    path, settings = write_settings()
+    open_resources(settings).request_log.append(traffic_hour)
+    (tmp_path / "configs" / "support" / "latest.json").mkdir(parents=True)
+    assert main(["--config", str(path), "run", *WINDOW]) == 1
+    assert "Is a directory" in last_error(capsys)     # not retried: tests/unit/test_failures.py

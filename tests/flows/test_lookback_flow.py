@@ -1,5 +1,7 @@
 """The hourly flow decides on a day of pooled evidence: low-traffic tasks get decided, rollups are reused."""
 
+import os
+import socket
 from datetime import timedelta
 
 import pytest
@@ -68,10 +70,11 @@ def test_the_flow_on_a_local_dask_cluster_makes_the_same_calls(write_settings, q
         conn.execute(text(f"delete from {settings.quarantine_table}"))
     path, settings = write_settings(policy={"lookback_hours": 6}, dask_workers=2,
                                     rollups_dir=str(tmp_path / "dask-rollups"))
-    from llmopt.tasks.runners import task_runner
-
-    on_dask = hourly_optimization.with_options(task_runner=task_runner(settings))(
-        start=WINDOW_START, end=WINDOW_END, config_file=str(path), dry_run=True)
+    # the cluster is named only in the run's config file, as a deployment's `config_file` parameter names it
+    on_dask = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path), dry_run=True)
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    assert local["lookback"]["workers"] == [here] and on_dask["lookback"]["flow_process"] == here
+    assert on_dask["lookback"]["workers"] and here not in on_dask["lookback"]["workers"]     # Dask's processes
     assert on_dask["lookback"]["rollups_reused"] == 0 and on_dask["lookback"]["partitions"] == 6
     for key in ("recommendations", "rows_read", "rows_quarantined"):
         assert on_dask[key] == local[key], key

@@ -7,6 +7,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -70,7 +71,7 @@ def test_cli_run_is_recorded_on_prefect_and_mlflow_servers(servers, write_settin
 
 def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, traffic_hour, tmp_path):
     prefect_url, _ = servers
-    path, settings = write_settings(policy={"approval": "manual"})
+    path, settings = write_settings(policy={"approval": "manual"}, dask_workers=2)   # Dask named only in the file
     open_resources(settings).request_log.append(traffic_hour)
     env = cli_env(prefect_url, tmp_path / "ph")
 
@@ -99,11 +100,23 @@ def test_deployment_is_triggered_and_run_by_a_worker(servers, write_settings, tr
                            json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
     summary_md = next(a for a in artifacts if a["key"] == "optimization-summary")["data"]
     assert "status        pending approval" in summary_md
+    assert_read_on_other_processes(prefect_url, run["id"])
+
+
+def assert_read_on_other_processes(prefect_url: str, flow_run_id: str) -> None:
+    """The run's partitions were read by processes other than the flow's own (the Dask workers)."""
+    artifacts = httpx.post(f"{prefect_url}/artifacts/filter",
+                           json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
+    summary_md = next(a for a in artifacts if a["key"] == "optimization-summary")["data"]
+    found = re.search(r"partitions read in (.+) \(flow in (\S+)\)", summary_md)
+    assert found, summary_md
+    assert found.group(2) not in found.group(1).split(", "), found.group(0)
 
 
 def test_serve_registers_the_hourly_schedule_and_runs_triggered_flows(servers, write_settings, traffic_hour, tmp_path):
     prefect_url, _ = servers
-    path, settings = write_settings(policy={"approval": "manual"})
+    # the Dask cluster is named only in the settings file `serve` was given: its runs must use it
+    path, settings = write_settings(policy={"approval": "manual"}, dask_workers=2)
     open_resources(settings).request_log.append(traffic_hour.iloc[::10])
     env = cli_env(prefect_url, tmp_path / "ph")
     serve = subprocess.Popen([str(BIN / "llmopt"), "--config", str(path), "serve"], env=env, cwd=tmp_path,
@@ -127,6 +140,7 @@ def test_serve_registers_the_hourly_schedule_and_runs_triggered_flows(servers, w
             time.sleep(2)
             state = httpx.get(f"{prefect_url}/flow_runs/{created['id']}").json()["state_type"]
         assert state == "COMPLETED"
+        assert_read_on_other_processes(prefect_url, created["id"])
     finally:
         serve.terminate()
         serve.wait(timeout=30)

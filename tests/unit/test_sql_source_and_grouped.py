@@ -18,7 +18,10 @@ END = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
 
 def test_window_is_half_open_and_reads_only_the_asked_columns(tmp_path):
     log = SqlRequestLog(f"sqlite:///{tmp_path}/r.db", "llm_requests", "llm_requests_quarantine")
-    assert log.present_columns() == [] and log.latest_ts() is None
+    assert log.latest_ts() is None
+    with pytest.raises(LookupError, match="no SQLite file at"):       # a read never creates the database
+        log.present_columns()
+    assert not (tmp_path / "r.db").exists()
     frame = generate_requests(600, hours=2, seed=3, end=END)
     log.append(frame)
     start = END - timedelta(hours=1)

@@ -7,10 +7,14 @@ weight (by a hash of the request id), else the route's model serves. Requests be
 Scored per task: hours to the oracle's model, savings captured vs the oracle over the horizon (the oracle serves
 its model from hour 0), quality lost to exploration, the largest share sent away from the serving model before a
 decision, and guardrail violations of the final route.
+
+The gateway can serve only the world's models, so the flow's price map lists exactly those (their entries of
+the base price map): a world without `exploration_candidates` explores what llmopt proposes from it.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -105,6 +109,14 @@ def score_hour(hour: int, served: list[tuple], configs: dict, truths: dict[tuple
     return out
 
 
+def world_price_map(world: World, source: Path, folder: Path) -> Path:
+    """The base price map's entries for the world's models only, written to `folder`."""
+    raw = json.loads(Path(source).read_text())
+    path = folder / "model_prices.json"
+    path.write_text(json.dumps({m: raw[m] for m in world.models if m in raw}))
+    return path
+
+
 def run_loop(world: World, base: Settings, run_flow: Callable[..., dict], hours: int = 168, rows_per_task: int = 3000,
              seed: int = 1, progress: Callable[[str], None] = print,
              workdir: Path | None = None, on_hour: Callable[[list[TaskHour]], None] | None = None,
@@ -116,7 +128,8 @@ def run_loop(world: World, base: Settings, run_flow: Callable[..., dict], hours:
     with tempfile.TemporaryDirectory(prefix=f"llmopt-loop-{world.name}-") as tmp:
         folder = Path(workdir or tmp)
         path, settings = world_settings(world, folder, base, world.policy["lookback_hours"],
-                                        {"strategies": ["routing", "exploration"], "fit_sample_rows": LOOP_FIT_ROWS})
+                                        {"strategies": ["routing", "exploration"], "fit_sample_rows": LOOP_FIT_ROWS,
+                                         "prices_path": str(world_price_map(world, base.prices_path, folder))})
         res = open_resources(settings)
         res.request_log.ensure_tables()
         first = END - timedelta(hours=hours)

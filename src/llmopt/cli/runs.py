@@ -28,12 +28,11 @@ def flow(name: str):
 
 
 def _run_flow(args: argparse.Namespace) -> dict:
-    from llmopt.cli.console import quiet_expected_failures
+    from llmopt.cli.console import quiet_expected_failures, show_progress
 
     hourly = flow("hourly-optimization")
     quiet_expected_failures()
-    if args.config:         # the settings file may name a Dask cluster the flow did not see when it was loaded
-        hourly = hourly.with_options(task_runner=flow("task-runner")(Settings.load(args.config)))
+    show_progress()
     return hourly(start=args.start, end=args.end, dry_run=args.dry_run, approval=args.approval,
                   config_file=args.config)
 

@@ -15,7 +15,8 @@ from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table,
 
 from sqlalchemy.engine import Engine
 
-from llmopt.domain import Change, DecisionState
+from llmopt.domain import Change, ChangeState, DecisionState
+from llmopt.extract.sql_source import missing_sqlite_file
 
 S = DecisionState
 TRANSITIONS: dict[DecisionState, set[DecisionState]] = {
@@ -26,6 +27,14 @@ TRANSITIONS: dict[DecisionState, set[DecisionState]] = {
 
 class DecisionStateError(ValueError):
     """A transition the lifecycle does not allow (e.g. approving a rejected decision)."""
+
+
+def check_transition(decision_id: int, state: str, to_state: str) -> None:
+    """Raise `DecisionStateError` unless a decision in `state` may become `to_state`."""
+    allowed = sorted(map(str, TRANSITIONS[DecisionState(state)]))
+    if to_state not in allowed:
+        raise DecisionStateError(f"decision {decision_id} is {state}; it cannot become {to_state}"
+                                 f" (allowed: {', '.join(allowed) or 'none, it is final'})")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,23 @@ class Decision:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", DecisionState(self.state))
+
+    def approved_change(self, decided_by: str, decided_at: str) -> Change:
+        """The decision as the approved change a run would have published (its routes, settings and evidence).
+
+        Args:
+            decided_by: who approved it (`person:<name>`).
+            decided_at: when, ISO 8601.
+        """
+        def split(route: dict) -> tuple[str, str, dict | None]:
+            rest = {k: v for k, v in route.items() if k not in ("model", "provider")}
+            return route["model"], route["provider"], rest or None
+
+        (from_model, from_provider, from_settings), (to_model, to_provider, to_settings) = \
+            split(self.from_route), split(self.to_route)
+        return Change(self.service, self.task_type, self.strategy, from_model, from_provider, to_model, to_provider,
+                      self.expected_savings_usd_per_day or 0.0, self.evidence, ChangeState.APPROVED, decided_by,
+                      decided_at, self.id, from_settings, to_settings)
 
 
 class DecisionStore:
@@ -71,6 +97,8 @@ class DecisionStore:
             Column("at", DateTime(timezone=True), nullable=False), Column("from_state", String(20)),
             Column("to_state", String(20), nullable=False), Column("actor", String(200), nullable=False),
             Column("note", Text), Column("config_version", Integer))
+        if (missing := missing_sqlite_file(self.engine)) is not None:   # llmopt's own store: made when first used
+            missing.parent.mkdir(parents=True, exist_ok=True)
         meta.create_all(self.engine, checkfirst=True)
 
     def propose(self, change: Change, actor: str, now: datetime | None = None) -> int:
@@ -114,9 +142,7 @@ class DecisionStore:
                                .with_for_update()).mappings().first()
             if row is None:
                 raise DecisionStateError(f"decision {decision_id} does not exist")
-            if to_state not in TRANSITIONS[row["state"]]:
-                raise DecisionStateError(f"decision {decision_id} is {row['state']}; it cannot become {to_state}"
-                                         f" (allowed: {sorted(TRANSITIONS[row['state']]) or 'none, it is final'})")
+            check_transition(decision_id, row["state"], to_state)
             values = {"state": to_state, "updated_at": now}
             if config_version is not None:
                 values["config_version"] = config_version

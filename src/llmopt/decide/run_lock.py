@@ -79,7 +79,7 @@ def _file_lock(engine: Engine, key: str, holder: str) -> Iterator[None]:
     database = engine.url.database
     folder = (Path(database).resolve().parent if database not in (None, "", ":memory:")
               else Path(tempfile.gettempdir())) / ".llmopt-locks"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     _prune(folder)
     path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
     with open(path, "a+") as f:

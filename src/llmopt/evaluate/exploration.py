@@ -9,6 +9,11 @@ max_error_rate) or too slow (the routing guardrail, once it has min_samples) dro
 at least −quality_margin, and every routing guardrail passes) makes it a winner. The exploration concludes with
 a switch to the cheapest winner once no cheaper candidate is undecided, or stops when every candidate is dropped
 or after exploration_max_hours. A switch is an ordinary routing change (and ramps in as a canary).
+
+The candidates come from `llmopt.evaluate.exploration_candidates` (named, else proposed from the price map). A
+task that is not explored says why in its evaluation's reason (printed in the run summary): routing already
+decided or is held, "cooldown until …", "no candidates: …" (with what to set), every candidate already has its
+answer, or "cap reached: …" (no share of the traffic can be spared under the exploration caps).
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
-import numpy as np
 import pandas as pd
 
 from llmopt.domain import Change, Strategy, utc
 from llmopt.decide.policy import policy_decision
-from llmopt.evaluate.allocation import Arm, allocate
+from llmopt.evaluate.allocation import Z_CAP, Arm, allocate, share_cap
+from llmopt.evaluate.exploration_candidates import candidate_pool, savings_of, task_mix
 from llmopt.evaluate.registry import EvaluationInputs, Scope, StrategySpec, register
 from llmopt.evaluate.routing import RoutingEvaluation, decide_routing, quality_stats
 from llmopt.publish.config_model import LatestConfigs
@@ -43,6 +48,7 @@ class Candidate:
     reason: str
     quality_low: float | None = None    # always-valid interval of candidate − serving quality
     quality_high: float | None = None
+    source: str = ""             # exploration_candidates | allowed_models | seen | proposed | running
 
 
 @dataclass(frozen=True)
@@ -85,19 +91,21 @@ def _task_cells(ev: RoutingEvaluation, inputs: EvaluationInputs) -> pd.DataFrame
     return cells[(cells["service"] == ev.service) & (cells["task_type"] == ev.task_type)]
 
 
-def _judge(ev: RoutingEvaluation, model: str, provider: str, savings: float, cells: pd.DataFrame,
-           rules: Guardrails) -> tuple[Candidate, MeanStats]:
+def _judge(ev: RoutingEvaluation, model: str, provider: str, savings: float, source: str,
+           cells: pd.DataFrame, rules: Guardrails) -> tuple[Candidate, MeanStats]:
     """One candidate's status on the task's pooled `cells` (see the module's docstring)."""
     row = cells[cells["model"] == model]
     if row.empty:
-        return Candidate(model, provider, savings, 0, "undecided", "no traffic yet"), MeanStats(0, 0.0, 0.0)
+        return (Candidate(model, provider, savings, 0, "undecided", "no traffic yet", source=source),
+                MeanStats(0, 0.0, 0.0))
     r = row.iloc[0]
     quality = quality_stats(cells, model)
     seq = sequential_ci(quality_stats(cells, ev.current_model), quality, confidence=rules.confidence)
     low, high = (seq.ci_low, seq.ci_high) if seq.ok else (None, None)
     errors = wilson_interval(ProportionStats(int(r["requests"]), int(r["errors"])), rules.confidence)
     routed = next((c for c in ev.candidates if c.model == model), None)
-    out = lambda status, why: Candidate(model, provider, savings, quality.n, status, why, low, high)  # noqa: E731
+    out = lambda status, why: Candidate(model, provider, savings, quality.n, status, why,  # noqa: E731
+                                        low, high, source)
     if high is not None and high < -rules.quality_margin:
         return out("dropped", f"clearly worse: quality {seq.effect:+.4f}, always-valid upper bound {high:+.4f} "
                               f"< -{rules.quality_margin}"), quality
@@ -113,37 +121,21 @@ def _judge(ev: RoutingEvaluation, model: str, provider: str, savings: float, cel
                             f"{high if high is None else round(high, 4)}]"), quality
 
 
-def _candidates(ev: RoutingEvaluation, inputs: EvaluationInputs, rules: Guardrails) -> list[tuple[str, str, float]]:
-    """(model, provider, savings per day) of every priced model cheaper than the serving one."""
-    seen = set(inputs.cells["model"]) if inputs.cells is not None else set()
-    pool = rules.exploration_candidates or rules.allowed_models or sorted(seen)
-    mix = inputs.valid[(inputs.valid["service"] == ev.service) & (inputs.valid["task_type"] == ev.task_type)]
-    serving_rows = mix[(mix["model"] == ev.current_model) & (mix["status"] == "ok")]
-    completion = float(serving_rows["completion_tokens"].mean()) if len(serving_rows) else 0.0
-    out = []
-    for model in pool:
-        if model == ev.current_model:
-            continue
-        routed = next((c for c in ev.candidates if c.model == model), None)
-        price = inputs.prices.get(model)
-        if routed is not None and np.isfinite(routed.predicted_cost_usd_per_request):
-            cost, provider = routed.predicted_cost_usd_per_request, routed.provider
-        elif price is not None and len(mix):
-            cost = float(np.mean(inputs.prices.request_cost_usd(model, mix["prompt_tokens"], completion,
-                                                                mix["cached_tokens"])))
-            provider = price.provider
-        else:
-            continue
-        savings = ev.current.predicted_cost_usd_per_day - cost * ev.task_requests * 24.0 / ev.window_hours
-        if savings > max(rules.min_savings_usd_per_day, 0.0):
-            out.append((model, provider, float(savings)))
-    return out
+def _no_share(rules: Guardrails, requests_per_hour: float) -> str:
+    """Why the allocation can spare no traffic for a task (the caps of `llmopt.evaluate.allocation`)."""
+    m = rules.exploration_max_share
+    if m <= 0:
+        return "exploration_max_share is 0"
+    if share_cap(m, requests_per_hour) <= 0:
+        return (f"the task's {requests_per_hour:.0f} requests/hour leave no share under exploration_max_share {m:g} "
+                f"once its safety headroom is kept (that needs more than {Z_CAP ** 2 * (1 - m) / m:.0f}/hour)")
+    return "exploration_quality_loss_budget is 0"
 
 
 def evaluate_task(ev: RoutingEvaluation, inputs: EvaluationInputs) -> ExplorationEvaluation:
     """The exploration call on one task (see the module's docstring)."""
     rules = inputs.settings.policy.for_service(ev.service)
-    now = inputs.window.end
+    now, cap = inputs.window.end, inputs.settings.policy.exploration_max_candidates
     base = dict(service=ev.service, task_type=ev.task_type, serving_model=ev.current_model,
                 serving_provider=ev.current.provider)
     running = running_exploration(inputs.latest, ev.service, ev.task_type)
@@ -151,25 +143,35 @@ def evaluate_task(ev: RoutingEvaluation, inputs: EvaluationInputs) -> Exploratio
         return ExplorationEvaluation(**base, action="none", reason=f"routing: {ev.verdict}")
     if running is None:
         last = _last_start(inputs.latest, ev.service, ev.task_type)
-        if last is not None and now - last < timedelta(hours=inputs.settings.policy.exploration_cooldown_hours):
-            return ExplorationEvaluation(**base, action="none", reason=f"cooling down: the last exploration began "
-                                         f"{last.isoformat()} (exploration_cooldown_hours "
-                                         f"{inputs.settings.policy.exploration_cooldown_hours:g})")
-        pool = _candidates(ev, inputs, rules)
+        cooldown = timedelta(hours=inputs.settings.policy.exploration_cooldown_hours)
+        if last is not None and now - last < cooldown:
+            return ExplorationEvaluation(**base, action="none",
+                                         reason=f"cooldown until {(last + cooldown).isoformat()}: the last "
+                                                f"exploration began {last.isoformat()} (exploration_cooldown_hours "
+                                                f"{inputs.settings.policy.exploration_cooldown_hours:g})")
+        found = candidate_pool(ev, inputs, rules, cap)
+        if not found.entries:
+            return ExplorationEvaluation(**base, action="none", reason=found.why_none)
+        pool = [(e.model, e.provider, e.savings_usd_per_day, e.source) for e in found.entries]
     else:
-        savings = {m: s for m, _, s in _candidates(ev, inputs, rules)}
-        pool = [(v["model"], v["provider"], savings.get(v["model"], 0.0))
+        mix, completion = task_mix(ev, inputs)
+        floor = max(rules.min_savings_usd_per_day, 0.0)
+        saved = {v["model"]: (savings_of(ev, inputs, v["model"], mix, completion) or ("", 0.0))[1]
+                 for v in running["variants"]}
+        pool = [(v["model"], v["provider"], saved[v["model"]] if saved[v["model"]] > floor else 0.0, "running")
                 for v in running["variants"] if v["name"] != SERVING]
     cells = _task_cells(ev, inputs)
-    judged = [_judge(ev, m, p, s, cells, rules) for m, p, s in pool]
+    judged = [_judge(ev, m, p, s, source, cells, rules) for m, p, s, source in pool]
     live = [(c, q) for c, q in judged if c.status != "dropped"]
-    if running is None:
-        live = sorted([(c, q) for c, q in live if c.status == "undecided"],
-                      key=lambda cq: -cq[0].savings_usd_per_day)[:inputs.settings.policy.exploration_max_candidates]
-        if not live:
-            return ExplorationEvaluation(**base, action="none", reason="no cheaper candidate lacks evidence",
-                                         candidates=tuple(c for c, _ in judged))
     candidates = tuple(c for c, _ in judged)
+    if running is None:
+        undecided = sorted([(c, q) for c, q in live if c.status == "undecided"],
+                           key=lambda cq: -cq[0].savings_usd_per_day)
+        live = undecided[:cap]
+        if not live:
+            answers = "; ".join(f"{c.model} {c.status}: {c.reason}" for c in candidates)
+            return ExplorationEvaluation(**base, action="none", candidates=candidates,
+                                         reason=f"every cheaper candidate already has its answer ({answers})")
     started = running["started_at"] if running else now.isoformat()
     exp_id = running["id"] if running else f"explore-{ev.task_type}-{now:%Y%m%d%H}"
     hours = (now - utc(datetime.fromisoformat(started))) / timedelta(hours=1)
@@ -189,12 +191,20 @@ def evaluate_task(ev: RoutingEvaluation, inputs: EvaluationInputs) -> Exploratio
     serving_q = quality_stats(cells, ev.current_model)
     scored_per_hour = serving_q.n / max(ev.window_hours, 1e-9)
     seed = int.from_bytes(hashlib.sha256(f"{exp_id}:{now.isoformat()}".encode()).digest()[:4], "big")
+    requests_per_hour = ev.task_requests / max(ev.window_hours, 1e-9)
     shares, sizing = allocate([Arm(c.model, c.savings_usd_per_day, q) for c, q in live], serving_q,
                               rules.quality_margin, rules.confidence, scored_per_hour, rules.exploration_max_share,
-                              rules.exploration_quality_loss_budget, seed, ev.task_requests / max(ev.window_hours, 1e-9))
+                              rules.exploration_quality_loss_budget, seed, requests_per_hour)
     if running is None:
+        if sum(shares.values()) <= 0:
+            return ExplorationEvaluation(**base, action="none", candidates=candidates, sizing=sizing,
+                                         reason=f"cap reached: {_no_share(rules, requests_per_hour)}")
+        proposed = sum(c.source == "proposed" for c, _ in live)
+        extra = (f" ({proposed} proposed from the price map)" if proposed else "") + (
+            f"; {len(undecided) - cap} more beyond exploration_max_candidates {cap}" if len(undecided) > cap else "")
         return ExplorationEvaluation(**state, action="start", shares=shares, sizing=sizing,
-                                     reason=f"{len(live)} cheaper candidate(s) lack evidence")
+                                     reason=f"{len(live)} cheaper candidate(s) lack evidence: "
+                                            f"{', '.join(c.model for c, _ in live)}{extra}")
     published = {v["model"]: v["weight"] for v in running["variants"] if v["name"] != SERVING}
     moved = set(published) != set(shares) or any(abs(published[m] - s) > REALLOCATE_TOLERANCE for m, s in shares.items())
     return ExplorationEvaluation(**state, action="reallocate" if moved else "continue", shares=shares, sizing=sizing,

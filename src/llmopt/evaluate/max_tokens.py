@@ -122,7 +122,7 @@ def _decide(evaluations: list[MaxTokensEvaluation], inputs: DecisionInputs) -> l
 
 STRATEGY = register(StrategySpec(
     Strategy.MAX_TOKENS, Scope.ROUTE_SETTINGS, precedence=30,
-    guardrails=("truncation_target", "min_samples", "min_savings_usd_per_day"),
+    guardrails=("truncation_target", "min_samples", "min_savings_usd_per_day"), columns=("finish_reason", "max_tokens"),
     evaluate=lambda i: evaluate_max_tokens(i.valid, i.settings.policy, i.prices, i.hours,
                                            i.settings.reserved_output_providers, i.requests_per_day),
     decide=_decide))

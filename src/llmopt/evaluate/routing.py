@@ -161,6 +161,8 @@ def evaluate_task(service: str, task_type: str, cells: pd.DataFrame, traffic: pd
     eligible = [c for c in candidates if c.eligible]
     best = min(eligible, key=lambda c: c.predicted_cost_usd_per_request, default=None)
     recommended, verdict = None, "keep: no candidate passes every guardrail"
+    if not candidates:
+        verdict = f"keep: no candidates: no other model has traffic on this task ({current_model} served all of it)"
     if best is not None:
         if best.expected_savings_usd_per_day <= 0:
             verdict = "keep: no eligible candidate is cheaper"

@@ -21,6 +21,7 @@ from sqlalchemy import String
 
 from llmopt.domain import utc
 from llmopt.extract.filesystems import open_filesystem
+from llmopt.extract.frame_types import COLUMN_KINDS, conform_table, null_column, to_contract_frame
 from llmopt.extract.schema import OPTIONAL_COLUMNS, REQUEST_COLUMNS
 
 HIVE_FIELDS = pa.schema([("date", pa.string()), ("hour", pa.string())])
@@ -105,43 +106,65 @@ class LakeRequestLog:
         dataset = self._dataset()
         if dataset is None:
             return [0] * len(windows)
-        ts_type = dataset.schema.field("ts").type if "ts" in dataset.schema.names else None
-        out = []
-        for start, end in windows:
-            where = _hive_filter(start, end)
-            if ts_type is not None and pa.types.is_timestamp(ts_type):
-                where = where & (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
-            out.append(dataset.count_rows(filter=where))
-        return out
+        return [sum(fragment.count_rows(filter=_rows_filter(fragment, start, end))
+                    for fragment in dataset.get_fragments(filter=_hive_filter(start, end)))
+                for start, end in windows]
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
-        """Rows with `start <= ts < end`: only `columns` the files have, plus the file each row came from."""
+        """Rows with `start <= ts < end`: only `columns` the files have, plus the file each row came from.
+
+        Each file is read with its own column types and brought to the contract's (`frame_types`), so files
+        written by different writers (or a first file whose column is null in every row) read as one frame.
+        """
         dataset = self._dataset()
         if dataset is None:
             return pd.DataFrame()
-        present = set(dataset.schema.names)
-        wanted = [c for c in columns if c in present]
+        wanted = [c for c in columns if c in set(dataset.schema.names)]
         if not wanted:
             return pd.DataFrame()
-        ts_type = dataset.schema.field("ts").type if "ts" in present else None
-        typed_ts = ts_type is not None and pa.types.is_timestamp(ts_type)
-        rows = None
-        if typed_ts:       # pushed down: Parquet row groups outside the window are skipped
-            rows = (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
         tables = []
         for fragment in dataset.get_fragments(filter=_hive_filter(start, end)):   # hive folders pruned here
-            table = fragment.to_table(schema=dataset.schema, columns=wanted, filter=rows)
-            tables.append(table.append_column(SOURCE_FILE, pa.array([fragment.path] * table.num_rows, pa.string())))
+            has = set(fragment.physical_schema.names)
+            table = conform_table(fragment.to_table(columns=[c for c in wanted if c in has],
+                                                    filter=_rows_filter(fragment, start, end)))
+            for c in wanted:        # a column this file lacks and another has: null in its rows
+                if c not in has:
+                    table = table.append_column(c, null_column(COLUMN_KINDS.get(c), table.num_rows))
+            tables.append(table.select(wanted).append_column(
+                SOURCE_FILE, pa.array([fragment.path] * table.num_rows, pa.string())))
         if not tables:
             return pd.DataFrame(columns=wanted + [SOURCE_FILE])
-        frame = pa.concat_tables(tables).to_pandas()
-        if typed_ts or "ts" not in frame:
+        frame = to_contract_frame(pa.concat_tables(tables, promote_options="permissive"))
+        if "ts" not in frame or isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
             return frame
+        # text ts (CSV): parsed here to keep the window's rows
         ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")
         inside = (ts >= pd.Timestamp(utc(start))) & (ts < pd.Timestamp(utc(end)))
         # an unreadable ts stays with the hour whose hive folder holds it, for the contract to quarantine
-        hive = frame[SOURCE_FILE].str.contains("hour=", regex=False)
+        hive = frame[SOURCE_FILE].str.contains("hour=", regex=False) & _on_the_hour(start)
         return frame[inside | (ts.isna() & hive)].reset_index(drop=True)
+
+
+def _on_the_hour(start: datetime) -> bool:
+    """Whether a partition is the first of its hour: the one that keeps the hour's rows without a ts (once,
+    however the hour is split)."""
+    return utc(start) == utc(start).replace(minute=0, second=0, microsecond=0)
+
+
+def _keeps_null_ts(fragment: ds.Fragment, start: datetime) -> bool:
+    return "hour=" in fragment.path and _on_the_hour(start)
+
+
+def _rows_filter(fragment: ds.Fragment, start: datetime, end: datetime) -> ds.Expression | None:
+    """The window on a file's own typed `ts` (pushed down: Parquet row groups outside it are skipped), None for
+    text `ts`. A null `ts` in an hour's hive folder is kept with that hour's first partition, for the contract to
+    quarantine (outside a hive layout no hour holds it: such rows are not read)."""
+    schema = fragment.physical_schema
+    if "ts" not in schema.names or not pa.types.is_timestamp(schema.field("ts").type):
+        return None
+    ts_type = schema.field("ts").type
+    rows = (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
+    return rows | ds.field("ts").is_null() if _keeps_null_ts(fragment, start) else rows
 
 
 def _ts_scalar(value: datetime, ts_type: pa.DataType) -> pa.Scalar:

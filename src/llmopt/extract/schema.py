@@ -36,6 +36,13 @@ ROUTING_COLUMNS: tuple[str, ...] = (
 # Rows with this variant are shadow traffic or offline evaluations (the same prompt answered by another
 # model): they inform quality and cost but do not count as production traffic.
 SHADOW_VARIANT = "shadow"
+# Columns every source must give (the suite's `expect_column_to_exist` rules name exactly these; a test holds
+# them equal). The provider is derived from the model when a log lacks it.
+REQUIRED_COLUMNS: tuple[str, ...] = ("request_id", "ts", "service", "task_type", "model", "prompt_tokens",
+                                     "completion_tokens", "latency_ms", "status")
+# Every other contract column may be absent: absent means null in every row (no experiments, no shadow traffic,
+# no logged cost: priced from the price map), not a breach. A strategy that needs one says so when it is absent.
+ABSENT_MEANS_NULL: tuple[str, ...] = tuple(c for c in REQUEST_COLUMNS if c not in REQUIRED_COLUMNS)
 
 STATUSES = ("ok", "error", "timeout")
 

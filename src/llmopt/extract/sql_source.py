@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import DateTime, MetaData, column, create_engine, delete, func, inspect, select, table, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from llmopt.domain import utc as _utc
 from llmopt.extract.schema import quarantine_table, requests_table
@@ -19,16 +20,27 @@ from llmopt.extract.sql_time import ts_at_or_after, ts_in_window
 FETCH_CHUNK_ROWS = 200_000
 
 
+class NotADatabase(ValueError):
+    """`database_url` names a file that SQLite cannot read as a database (corrupt, or another kind of file)."""
+
+
+def missing_sqlite_file(engine: Engine) -> Path | None:
+    """The SQLite file `engine` names if it does not exist (connecting would create an empty one), else None."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:") or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
 def open_engine(database_url: str, timeout_seconds: float = 30, statement_timeout_seconds: float = 900) -> Engine:
-    """A SQLAlchemy engine for `database_url` (a SQLite file's folder is created first), its waits bounded.
+    """A SQLAlchemy engine for `database_url`, its waits bounded (creating it touches no file).
 
     PostgreSQL: `connect_timeout` and a server-side `statement_timeout`; SQLite: the busy timeout of a locked file.
     """
     url = make_url(database_url)
     connect_args: dict = {}
     if url.get_backend_name() == "sqlite":
-        if url.database not in (None, "", ":memory:"):
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"timeout": timeout_seconds}
     elif url.get_backend_name() == "postgresql":
         connect_args = {"connect_timeout": max(1, round(timeout_seconds)),
@@ -61,16 +73,31 @@ class SqlRequestLog:
     def ensure_tables(self) -> None:
         """Create the request log and quarantine tables if they do not exist yet (checked once per instance)."""
         if not self._tables_ready:
+            if (missing := missing_sqlite_file(self.engine)) is not None:     # writing creates it, folder too
+                missing.parent.mkdir(parents=True, exist_ok=True)
             self._metadata.create_all(self.engine, checkfirst=True)
             self._tables_ready = True
 
     def present_columns(self) -> list[str]:
-        """Names of the columns the request log table has (empty if the table is missing)."""
+        """Names of the columns the request log table has (empty if the table is missing).
+
+        Raises:
+            LookupError: `database_url` names a SQLite file that does not exist (a read never creates it).
+        """
+        if (missing := missing_sqlite_file(self.engine)) is not None:
+            raise LookupError(f"database_url {self.engine.url.render_as_string(hide_password=True)}: no SQLite file "
+                              f"at {missing.resolve()} (llmopt reads the request log there and does not create it)")
         schema, _, name = self.table_name.rpartition(".")
-        insp = inspect(self.engine)
-        if not insp.has_table(name, schema=schema or None):
-            return []
-        return [c["name"] for c in insp.get_columns(name, schema=schema or None)]
+        try:
+            insp = inspect(self.engine)
+            if not insp.has_table(name, schema=schema or None):
+                return []
+            return [c["name"] for c in insp.get_columns(name, schema=schema or None)]
+        except DatabaseError as err:       # sqlite3: "file is not a database", "database disk image is malformed"
+            if self.engine.dialect.name != "sqlite" or isinstance(err, OperationalError):
+                raise
+            raise NotADatabase(f"database_url {self.engine.url.render_as_string(hide_password=True)}: "
+                               f"{err.orig}") from None
 
     def _window_query(self, columns: Iterable[str], start: datetime, end: datetime):
         schema, _, name = self.table_name.rpartition(".")
@@ -86,8 +113,8 @@ class SqlRequestLog:
             return int(conn.execute(query).scalar_one())
 
     def latest_ts(self) -> datetime | None:
-        """Timestamp of the newest request, or None if the log is empty or missing."""
-        if not self.present_columns():
+        """Timestamp of the newest request, or None if the log is empty or missing (its file included)."""
+        if missing_sqlite_file(self.engine) is not None or not self.present_columns():
             return None
         with self.engine.connect() as conn:
             value = conn.execute(select(func.max(self._requests.c.ts))).scalar_one()

@@ -6,7 +6,8 @@ inserted and compares it as text: `'2026-11-01 10:00:00+00:00'` sorts *before* S
 hour. Bounds at whole-second resolution and without a suffix sort correctly against every UTC form of ISO 8601
 a writer produces — any fraction (none, ms, µs, ns), any suffix (none, `Z`, `+00:00`) — because such a row
 either equals the bound or extends it. The `T` separator sorts after the space one, so each bound is also given
-in that form (two index range scans, OR'd). A non-UTC offset still sorts by its local time: its hour reads it and
+in that form (two index range scans, OR'd, each keeping only rows of its own separator; a row with neither
+sorts with the space form, as before). A non-UTC offset still sorts by its local time: its hour reads it and
 the contract quarantines it as "outside the hour it is stored under" (never lost).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String, and_, bindparam, or_
+from sqlalchemy import DateTime, String, and_, bindparam, func, or_
 
 from llmopt.domain import utc
 
@@ -30,9 +31,11 @@ def ts_in_window(ts, start: datetime, end: datetime, dialect: str, name: str = "
     if dialect != "sqlite":
         return and_(ts >= bindparam(f"{name}_start", utc(start), type_=DateTime(timezone=True)),
                     ts < bindparam(f"{name}_end", utc(end), type_=DateTime(timezone=True)))
+    # each form's range holds only its own form: across midnight, ['D1T23:00', 'D2T00:00') also spans 'D2 …'
+    is_t = func.substr(ts, 11, 1) == "T"
     return or_(*(and_(ts >= bindparam(f"{name}_start{i}", _text(start, sep), type_=String),
-                      ts < bindparam(f"{name}_end{i}", _text(end, sep), type_=String))
-                 for i, sep in enumerate((" ", "T"))))
+                      ts < bindparam(f"{name}_end{i}", _text(end, sep), type_=String), form)
+                 for i, (sep, form) in enumerate(((" ", ~is_t), ("T", is_t)))))
 
 
 def ts_at_or_after(ts, moment: datetime, dialect: str, name: str = "m"):

@@ -6,6 +6,8 @@ Tasks in `tasks/rollup.py` wrap these one to one; `rollup_partition` is the unit
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -52,6 +54,7 @@ def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
     return LookbackPlan(window, partitions, fingerprints, stored)
 
 
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 FUTURE_TOLERANCE = timedelta(hours=1)      # clock skew between the gateways and this job
 
 
@@ -86,24 +89,36 @@ def columns_to_read(res: Resources) -> list[str]:
     return list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present and c not in ROUTING_COLUMNS]
 
 
-def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> PartitionRollup:
+def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
+                     window: Window | None = None) -> PartitionRollup:
     """Read one partition, validate it against the contract (quarantining bad rows), reduce it to a rollup.
 
+    A batch-level breach in an earlier hour of the lookback (before `window.start`) leaves that hour out of the
+    evidence: the rollup is `excluded` with the breach as its reason (stored, so every later run names it again
+    until the rows are mended, which changes the fingerprint). A breach in the run's own window stops the run.
+
     Raises:
-        ContractBreach: a batch-level breach (the quarantine is written first, so the reasons can be read).
+        ContractBreach: a batch-level breach in the window (the quarantine is written first, so the reasons can
+            be read); its message names the partition.
     """
-    settings = res.settings
+    settings, policy = res.settings, res.settings.policy
     clock = time.perf_counter()
     frame = res.request_source.read_partition(partition.start, partition.end, columns_to_read(res))
     seconds = {"read": time.perf_counter() - clock}
     clock = time.perf_counter()
     try:
-        outcome = res.contract.validate(frame, ROUTING_COLUMNS, res.prices, settings.policy.max_bad_row_share,
-                                        (partition.start, partition.end)) if len(frame.columns) else None
+        outcome = res.contract.validate(frame, ROUTING_COLUMNS, res.prices, policy.max_bad_row_share,
+                                        (partition.start, partition.end),
+                                        policy.bad_row_share_min_rows) if len(frame.columns) else None
     except ContractBreach as breach:
         if breach.rejected is not None:
             res.request_log.replace_quarantine(partition.label, breach.rejected)
-        raise
+        if window is None or partition.start >= window.start:
+            raise breach.located(partition.label) from None
+        quarantined = 0 if breach.rejected is None else len(breach.rejected)
+        return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0,
+                               len(frame), quarantined, seconds=seconds,
+                               excluded=str(breach).removeprefix("data contract breached: "))
     if outcome is None or outcome.rows_read == 0:
         return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0)
     res.request_log.replace_quarantine(partition.label, outcome.rejected)
@@ -113,12 +128,12 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str) -> 
     seconds["reduce"] = time.perf_counter() - clock
     return PartitionRollup(partition, fingerprint, cells, sample, threshold, outcome.rows_read,
                            outcome.rows_quarantined, outcome.reasons, outcome.expectation_results,
-                           seconds=seconds)
+                           seconds=seconds, worker=WORKER)
 
 
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:
     """A pool holding the plan's stored rollups; the rest (and stored ones whose input changed) are pending."""
-    pool = EvidencePool(plan.window, res.settings.pooled_sample_rows)
+    pool = EvidencePool(plan.window, res.settings.pooled_sample_rows, planner=WORKER)
     for part, fingerprint, stored in zip(plan.partitions, plan.fingerprints, plan.stored):
         rollup = res.rollup_store.load(part, fingerprint) if stored else None
         if rollup is None:

@@ -76,6 +76,8 @@ class PartitionRollup:
     expectation_results: list[dict] = field(default_factory=list)
     reused: bool = False                        # read back from the rollup store, not from the source
     seconds: dict[str, float] = field(default_factory=dict)   # read / validate / reduce, where the time went
+    excluded: str | None = None                 # why an earlier hour of the lookback is left out of the evidence
+    worker: str = ""                            # host:pid of the process that read it (a thread, or a Dask worker)
 
     @property
     def rows_valid(self) -> int:
@@ -93,15 +95,16 @@ def reduce_partition(valid: pd.DataFrame, prices: PriceMap, sample_rows: int) ->
     """The cells, the bottom-k sample and its threshold τ of one partition's valid rows."""
     if valid.empty:
         return empty_cells(), valid.assign(**{SAMPLE_KEY: pd.Series(dtype=float)}), 1.0
-    ok = valid["status"] == "ok"
+    ok = _flag(valid["status"].eq("ok"))
     score = valid["quality_score"].where(ok)
     cost = prices.fill_cost(valid)
+    production = (~_flag(valid["variant"].eq(SHADOW_VARIANT))).astype(int) if "variant" in valid else 1
     frame = pd.DataFrame({
         **{k: valid[k] for k in CELL_KEYS + ["provider"]},
         "requests": 1,
-        "production_requests": (valid["variant"] != SHADOW_VARIANT).astype(int) if "variant" in valid else 1,
+        "production_requests": production,
         "errors": (~ok).astype(int),
-        "timeouts": (valid["status"] == "timeout").astype(int),
+        "timeouts": _flag(valid["status"].eq("timeout")).astype(int),
         "scored": score.notna().astype(int),
         "quality_sum": score.fillna(0.0), "quality_sum_squares": (score ** 2).fillna(0.0),
         "cost_usd": cost, "cost_sum_squares": cost ** 2,
@@ -128,6 +131,12 @@ def reduce_partition(valid: pd.DataFrame, prices: PriceMap, sample_rows: int) ->
     chosen = np.flatnonzero(keys < threshold)
     sample = valid.iloc[chosen].assign(**{SAMPLE_KEY: keys[chosen]}).reset_index(drop=True)
     return cells, sample, threshold
+
+
+def _flag(matches: pd.Series) -> pd.Series:
+    """A comparison as plain bools: with pandas' nullable `string` dtype a missing value compares as pd.NA
+    (which `astype(int)` refuses), here it is False."""
+    return matches.fillna(False).astype(bool)
 
 
 def empty_cells() -> pd.DataFrame:

@@ -6,13 +6,13 @@ pooled sample is thinned to `max_sample_rows` as it grows (a bottom-k sample mer
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pandas as pd
 
 from llmopt.domain import Window
-from llmopt.rollup.drift import DriftFinding, find_drift
+from llmopt.rollup.drift import DriftFinding, drift_windows, find_drift_in_windows
 from llmopt.rollup.partition import CELL_KEYS, SAMPLE_KEY, SUM_COLUMNS, Partition, PartitionRollup, merge_sketches
 from llmopt.settings import Policy
 
@@ -33,6 +33,13 @@ class EvidencePool:
     newest: list[PartitionRollup] = field(default_factory=list)   # the run's own window (validated in this run)
     pending: list[tuple[Partition, str]] = field(default_factory=list)   # partitions to read, with fingerprints
     seconds: dict[str, float] = field(default_factory=dict)    # read / validate / reduce, summed over partitions
+    excluded: list[tuple[str, str]] = field(default_factory=list)   # (partition key, why) left out of the evidence
+    workers: set[str] = field(default_factory=set)                  # host:pid of each process that read a partition
+    planner: str = ""                                               # host:pid of the process that planned the run
+    read: int = 0                                                   # partitions read from the source in this run
+    rows_read: int = 0                                              # … and their rows, for progress
+    empty: int = 0                                                  # … of which had no rows
+    started: float = field(default_factory=time.time)               # when planning began (wall clock: it is pickled)
 
     def waves(self, size: int) -> list[list[tuple[Partition, str]]]:
         """The pending partitions, `size` at a time (memory ∝ size × a partition)."""
@@ -45,6 +52,14 @@ class EvidencePool:
         self.rows_valid += rollup.rows_valid
         for stage, secs in rollup.seconds.items():
             self.seconds[stage] = self.seconds.get(stage, 0.0) + secs
+        if rollup.excluded:
+            self.excluded.append((part.key, rollup.excluded))
+        if rollup.worker:
+            self.workers.add(rollup.worker)
+        if not rollup.reused:
+            self.read += 1
+            self.rows_read += rollup.rows_read
+            self.empty += int(rollup.rows_read == 0)
         if part.start >= self.window.start and part.end <= self.window.end:
             # the report keeps the window's counts and reasons, not its rows
             self.newest.append(PartitionRollup(part, rollup.fingerprint, rollup.cells.iloc[:0], rollup.sample.iloc[:0],
@@ -90,6 +105,9 @@ class PooledEvidence:
     rows_quarantined: int
     reasons: dict[str, int]
     expectation_results: list[dict]
+    excluded: list[tuple[str, str]] = field(default_factory=list)   # earlier hours left out: (key, breach)
+    workers: list[str] = field(default_factory=list)                # host:pid of the processes that read partitions
+    planner: str = ""                                               # host:pid of the flow's own process
 
     @property
     def valid(self) -> pd.DataFrame:       # what the report's plots and the model signatures read
@@ -124,26 +142,23 @@ def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
         for k, v in r.reasons.items():
             reasons[k] = reasons.get(k, 0) + v
     report = dict(rows_read=sum(r.rows_read for r in newest), rows_quarantined=sum(r.rows_quarantined for r in newest),
-                  reasons=reasons, expectation_results=[e for r in newest for e in r.expectation_results])
+                  reasons=reasons, expectation_results=[e for r in newest for e in r.expectation_results],
+                  excluded=sorted(pool.excluded), workers=sorted(pool.workers), planner=pool.planner)
     if not pool.cells:
         return PooledEvidence(pd.DataFrame(columns=CELL_KEYS), pd.DataFrame(), 0.0, 0.0, pool.partitions, pool.reused,
                               0, [], pool.seconds, **report)
     cells = pd.concat(pool.cells, ignore_index=True)
     lookback = cells["service"].map(lambda s: policy.for_service(s).lookback_hours)
     cells = cells[cells["end"] > window.end - pd.to_timedelta(lookback, unit="h")]
-    cutoff = window.end - timedelta(hours=policy.drift_recent_hours)
-    recent, earlier = cells[cells["start"] >= cutoff], cells[cells["start"] < cutoff]
-    drift = find_drift(recent.groupby(CELL_KEYS)[SUM_COLUMNS].sum(), earlier.groupby(CELL_KEYS)[SUM_COLUMNS].sum(),
-                       policy.drift_alpha, policy.drift_recent_hours) if not earlier.empty else []
-    drifted = {(d.service, d.task_type) for d in drift}
-    task = pd.Series(list(zip(cells["service"], cells["task_type"])), index=cells.index)
-    cells = cells[~task.isin(drifted) | (cells["start"] >= cutoff)]
+    drift = find_drift_in_windows(cells, window.end, drift_windows(policy.drift_recent_hours,
+                                  policy.drift_short_hours), policy.drift_alpha)
+    decided = {(d.service, d.task_type): d.decided_hours for d in drift}    # a drifted task: its recent hours
+    cells = cells[_after_drift(cells, cells["start"], decided, window.end)]
     # hours pooled per service: from its first partition with traffic to the window's end
     first = cells.groupby("service")["start"].transform("min")
     cells = cells.assign(hours=(window.end - first).dt.total_seconds() / 3600.0)
-    task = pd.Series(list(zip(cells["service"], cells["task_type"])), index=cells.index)
-    cells.loc[task.isin(drifted), "hours"] = cells.loc[task.isin(drifted), "hours"].clip(
-        upper=policy.drift_recent_hours)
+    limit = _decided_hours(cells, decided)
+    cells = cells.assign(hours=cells["hours"].mask(cells["hours"] > limit, limit))
     groups = cells.groupby(CELL_KEYS, sort=True)
     pooled = groups[SUM_COLUMNS].sum().join(groups.agg(provider=("provider", "last"), hours=("hours", "max"),
                                                        start=("start", "min"), end=("end", "max")))
@@ -152,7 +167,7 @@ def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
                                             for i, q in enumerate((50, 95, 99))})
     for col in ("requests", "production_requests", "errors", "timeouts", "scored"):
         pooled[col] = pooled[col].astype(int)
-    sample = _pooled_sample(pool, policy, cutoff, drifted)
+    sample = _pooled_sample(pool, policy, decided)
     hours = float(pooled["hours"].max())
     return PooledEvidence(pooled, sample, hours * pool.threshold, hours, pool.partitions, pool.reused,
                           int(pooled["requests"].sum()), drift, pool.seconds, **report)
@@ -165,7 +180,19 @@ def _latency_quantiles(blobs: pd.Series) -> tuple[float, float, float]:
     return tuple(float(sketch.get_quantile(q)) for q in (0.5, 0.95, 0.99))
 
 
-def _pooled_sample(pool: EvidencePool, policy: Policy, cutoff, drifted: set) -> pd.DataFrame:
+def _decided_hours(frame: pd.DataFrame, decided: dict[tuple[str, str], int]) -> pd.Series:
+    """Per row, the hours its task decides on after a drift finding (NaN where none was found)."""
+    task = pd.Series(list(zip(frame["service"], frame["task_type"])), index=frame.index, dtype=object)
+    return task.map(lambda key: decided.get(key, float("nan"))).astype(float)
+
+
+def _after_drift(frame: pd.DataFrame, at: pd.Series, decided: dict[tuple[str, str], int], end) -> pd.Series:
+    """Rows of undrifted tasks, and rows of drifted ones at or after the start of the hours they decide on."""
+    limit = _decided_hours(frame, decided)
+    return limit.isna() | (at >= end - pd.to_timedelta(limit, unit="h"))
+
+
+def _pooled_sample(pool: EvidencePool, policy: Policy, decided: dict[tuple[str, str], int]) -> pd.DataFrame:
     # in time order, each partition's rows in the order the source returned them: the same on every runner
     samples = [s for _, s in sorted(pool.samples, key=lambda item: item[0]) if not s.empty]
     if not samples:
@@ -175,6 +202,5 @@ def _pooled_sample(pool: EvidencePool, policy: Policy, cutoff, drifted: set) -> 
     ts = pd.to_datetime(sample["ts"], utc=True)
     lookback = sample["service"].map(lambda s: policy.for_service(s).lookback_hours)
     keep = ts >= pool.window.end - pd.to_timedelta(lookback, unit="h")
-    task = pd.Series(list(zip(sample["service"], sample["task_type"])), index=sample.index)
-    keep &= ~task.isin(drifted) | (ts >= cutoff)
+    keep &= _after_drift(sample, ts, decided, pool.window.end)
     return sample.loc[keep].drop(columns=[SAMPLE_KEY]).reset_index(drop=True)

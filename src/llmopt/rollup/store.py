@@ -43,7 +43,7 @@ class RollupStore:
         sample = pq.read_table(self._path(partition, "sample.parquet"), filesystem=self.filesystem).to_pandas()
         return PartitionRollup(partition, fingerprint, cells, sample, meta["sample_threshold"], meta["rows_read"],
                                meta["rows_quarantined"], meta["reasons"], meta.get("expectation_results", []),
-                               reused=True)
+                               reused=True, excluded=meta.get("excluded"))
 
     def save(self, rollup: PartitionRollup) -> None:
         """Write one rollup (metadata last: the rollup counts only once it is whole)."""
@@ -59,7 +59,8 @@ class RollupStore:
         meta = {"format": FORMAT_VERSION, "fingerprint": rollup.fingerprint, "start": part.start.isoformat(),
                 "end": part.end.isoformat(), "sample_threshold": rollup.sample_threshold,
                 "rows_read": rollup.rows_read, "rows_quarantined": rollup.rows_quarantined,
-                "reasons": rollup.reasons, "expectation_results": rollup.expectation_results}
+                "reasons": rollup.reasons, "expectation_results": rollup.expectation_results,
+                "excluded": rollup.excluded}
         with self.filesystem.open_output_stream(self._path(part, "meta.json")) as f:
             f.write(json.dumps(meta, default=str).encode())
 

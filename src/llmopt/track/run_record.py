@@ -58,6 +58,7 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
                "bad_row_share": validation.bad_row_share, "rows_pooled": validation.rows_pooled,
                "lookback_hours": validation.lookback_hours, "partitions_read": validation.partitions - validation.reused,
                "partitions_reused": validation.reused, "drift_findings": len(validation.drift),
+               "partitions_excluded": len(validation.excluded),
                "recommendations": sum(1 for e in evaluations if e.recommended),
                "changes_approved": sum(1 for c in summary.changes if c.state == ChangeState.APPROVED),
                "changes_pending": sum(1 for c in summary.changes if c.state == ChangeState.PENDING),
@@ -69,7 +70,8 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
     tracker.log_metrics(run_id, metrics)
     tracker.log_json(run_id, [e.to_dict() for e in evaluations], "recommendations.json")
     tracker.log_json(run_id, {"rows_read": validation.rows_read, "rows_quarantined": validation.rows_quarantined,
-                              "reasons": validation.reasons, "expectations": validation.expectation_results},
+                              "reasons": validation.reasons, "expectations": validation.expectation_results,
+                              "excluded_partitions": dict(validation.excluded)},
                      "validation/results.json")
     tracker.log_json(run_id, summary.to_dict(), "summary.json")
     for config in outcome.configs:

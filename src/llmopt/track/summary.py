@@ -145,9 +145,11 @@ class RunSummary(_Summary):
     experiments: list[dict[str, Any]] = Field(default_factory=list)
     reliability: list[dict[str, Any]] = Field(default_factory=list)
     budget: list[dict[str, Any]] = Field(default_factory=list)
+    exploration: list[dict[str, Any]] = Field(default_factory=list)   # per task: the exploration's call and why
     changes: list[ChangeRow] = Field(default_factory=list)
     published: list[PublishedConfig] = Field(default_factory=list)
     not_published: dict[str, str] = Field(default_factory=dict)
+    not_evaluated: dict[str, str] = Field(default_factory=dict)      # strategy → why it did not run
     expected_savings_usd_per_day: float = 0.0
     prefect_flow_run_id: str | None = None
     mlflow_run_id: str | None = None
@@ -190,6 +192,8 @@ def build_summary(window: Window, validation: PooledEvidence, models: FittedMode
         lookback={"hours": validation.lookback_hours, "partitions": validation.partitions,
                   "rollups_reused": validation.reused, "rows_pooled": validation.rows_pooled,
                   "sample_rows": len(validation.sample), "drift": [str(d) for d in validation.drift],
+                  "excluded": [f"{key}: {why}" for key, why in validation.excluded],
+                  "workers": validation.workers, "flow_process": validation.planner,
                   "seconds": {k: round(v, 3) for k, v in validation.seconds.items()}},
         recommendations=recommendation_rows(evaluations), experiments=call_rows(list(calls)),
         reliability=[{"service": r.service, "provider": r.provider, "model": r.model, "requests": r.requests,
@@ -197,7 +201,11 @@ def build_summary(window: Window, validation: PooledEvidence, models: FittedMode
                       "rate_limited_share": round(r.rate_limited_share, 4), **r.settings(),
                       "verdict": r.verdict} for r in reliability],
         budget=[{k: v for k, v in b.to_dict().items() if not k.startswith("hourly_")} for b in budgets],
+        exploration=[{"service": x.service, "task_type": x.task_type, "action": x.action, "reason": x.reason,
+                      "candidates": [c.model for c in x.candidates]}
+                     for e in strategy_evaluations if e.strategy == Strategy.EXPLORATION for x in e.evaluations],
         changes=[ChangeRow.of(c) for c in changes], published=outcome.published, not_published=outcome.skipped,
+        not_evaluated={e.strategy: e.not_evaluated for e in strategy_evaluations if getattr(e, "not_evaluated", None)},
         expected_savings_usd_per_day=round(sum(c.expected_savings_usd_per_day for c in changes
                                                if c.state == ChangeState.APPROVED), 2),
         **ids)
@@ -227,6 +235,10 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"lookback      {lb['rows_pooled']:,} requests pooled over {lb['hours']:g} h "
                      f"({lb['partitions']} partitions, {lb['rollups_reused']} rollups reused)")
         lines += [f"                {d}" for d in lb.get("drift", [])]
+        if lb.get("workers"):
+            lines.append(f"                partitions read in {', '.join(lb['workers'])} (flow in {lb['flow_process']})")
+        lines += [f"                excluded from the evidence (contract breach; mend the rows and it is read "
+                  f"again): {x}" for x in lb.get("excluded", [])]
     for reason, n in summary.quarantine_reasons.items():
         lines.append(f"                quarantined ×{n}: {reason}")
     if summary.recommendations:
@@ -235,6 +247,8 @@ def format_summary(summary: RunSummary) -> str:
             extra = (f"  Δquality CI {r['quality_diff_ci']}, scored {r['scored_current/candidate']}, "
                      f"error≤{r['error_rate_upper']}, p95≈{r['predicted_p95_ms']} ms") if r["recommended_model"] else ""
             lines.append(f"  {r['service']}/{r['task_type']}: {r['verdict']}{extra}")
+    for x in summary.exploration:
+        lines.append(f"exploration   {x['service']}/{x['task_type']}: {x['action']}: {x['reason']}")
     for e in summary.experiments:
         needed = f", ~{e['hours_still_needed']} h more" if e.get("hours_still_needed") else ""
         lines.append(f"experiment    {e['experiment']} ({e['service']}/{e['task_type']}, {e['hours_run']} h, "
@@ -243,6 +257,8 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"budget        {b['service']}: {b['verdict']}")
     for r in summary.reliability:
         lines.append(f"reliability   {r['service']} {r['provider']}/{r['model']}: {r['verdict']}")
+    for name, why in summary.not_evaluated.items():
+        lines.append(f"not evaluated {name}: {why}")
     for c in summary.changes:
         lines.append(f"change        {c.service}/{c.task_type} [{c.strategy}] {c.change} "
                      f"(${c.expected_savings_usd_per_day}/day): {c.state} by {c.decided_by}")

@@ -16,11 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from llmopt.extract.frame_types import conform_frame, derive_provider, with_absent_as_null
 from llmopt.prices import PriceMap
 
 SUITE_FILE = "llm_requests.suite.json"
 _GX_LOCK = threading.Lock()
 TS_COLUMN = "ts"
+UTC_NANOSECONDS = pd.DatetimeTZDtype("ns", "UTC")
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,17 @@ class ContractViolation:
 class ContractBreach(Exception):
     """The window as a whole breaks the contract; nothing may be published."""
 
-    def __init__(self, violations: list[ContractViolation], rejected: pd.DataFrame | None = None):
+    def __init__(self, violations: list[ContractViolation], rejected: pd.DataFrame | None = None,
+                 where: str | None = None):
         self.violations = violations
         self.rejected = rejected       # rows already known to be bad, kept for the quarantine
-        super().__init__("data contract breached: " + "; ".join(str(v) for v in violations))
+        self.where = where             # the partition it was found in, e.g. `window 2026-11-20T10:00/…`
+        super().__init__((f"{where}: " if where else "") + "data contract breached: "
+                         + "; ".join(str(v) for v in violations))
+
+    def located(self, where: str) -> "ContractBreach":
+        """The same breach, naming the partition it was found in."""
+        return ContractBreach(self.violations, self.rejected, where)
 
 
 @dataclass(frozen=True)
@@ -139,12 +148,19 @@ def _cast_empty_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFr
 
 
 def parse_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parse `ts` to UTC once at the boundary; unparseable values become NaT (a row-level breach)."""
+    """Parse `ts` to UTC once at the boundary (naive = UTC), as `datetime64[ns, UTC]` whatever the source's unit;
+    unparseable values become NaT (a row-level breach)."""
     if TS_COLUMN in frame.columns and not isinstance(frame[TS_COLUMN].dtype, pd.DatetimeTZDtype):
         col = frame[TS_COLUMN]
         if col.isna().all() or pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col) \
                 or pd.api.types.is_datetime64_any_dtype(col):
             frame = frame.assign(ts=pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601"))
+    if TS_COLUMN in frame.columns and isinstance(frame[TS_COLUMN].dtype, pd.DatetimeTZDtype) \
+            and frame[TS_COLUMN].dtype != UTC_NANOSECONDS:
+        try:
+            frame = frame.assign(ts=frame[TS_COLUMN].dt.tz_convert("UTC").astype(UTC_NANOSECONDS))
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            pass                        # beyond 2262 in ns: kept in its unit (no window reads it anyway)
     return frame
 
 
@@ -173,17 +189,22 @@ class RequestContract:
         return suite, kept
 
     def validate(self, frame: pd.DataFrame, required_columns: list[str] | tuple[str, ...],
-                 prices: PriceMap, max_bad_row_share: float, window=None) -> ValidationOutcome:
+                 prices: PriceMap, max_bad_row_share: float, window=None,
+                 min_rows_for_share: int = 1) -> ValidationOutcome:
         """Split `frame` into valid and quarantined rows, by every rule on the columns it has.
 
         Args:
             window: the [start, end) the rows were read for; a row whose UTC `ts` lies outside is quarantined.
+            min_rows_for_share: the bad-row share is judged only on at least this many rows (below, bad rows
+                are quarantined and counted, but a share of a handful of rows stops nothing).
 
         Raises:
             ContractBreach: a required column is missing or mistyped, or the share of bad rows
                 exceeds `max_bad_row_share`. The message names columns and expectations.
         """
-        as_read = frame.reset_index(drop=True)
+        # one set of dtypes whoever wrote the rows (frame_types); a column that may be absent is null
+        as_read = with_absent_as_null(conform_frame(frame.reset_index(drop=True)), required_columns)
+        as_read = derive_provider(as_read, prices.provider_of)
         frame = parse_timestamps(as_read)
         required = set(required_columns)
         missing = [c for c in required_columns if c not in frame.columns]
@@ -234,7 +255,7 @@ class RequestContract:
         valid = frame.drop(index=bad)
         reasons = Counter(r for i in bad for r in row_reasons[i])
         outcome = ValidationOutcome(valid, rejected, dict(reasons.most_common()), summary)
-        if outcome.bad_row_share > max_bad_row_share:
+        if outcome.bad_row_share > max_bad_row_share and outcome.rows_read >= min_rows_for_share:
             top = ", ".join(f"{r} ×{n}" for r, n in reasons.most_common(3))
             raise ContractBreach([ContractViolation(
                 None, "max_bad_row_share",

@@ -136,3 +136,37 @@ def test_a_missing_table_names_the_setting(write_settings):
 def test_an_empty_window_reads_nothing_and_is_not_an_error(log):
     rollup = rollup_partition(log, Partition(START - timedelta(hours=5), START - timedelta(hours=4)), "fp")
     assert (rollup.rows_read, rollup.rows_quarantined) == (0, 0)
+
+
+def test_one_stray_row_alone_in_its_hour_is_quarantined_and_stops_nothing(log):
+    """The stray row is 100% of its hour, but one row is no share: judged only on bad_row_share_min_rows (100)."""
+    earlier = Partition(START - timedelta(hours=1), START)
+    insert(log, request_id="stray", ts="2026-11-20 09:30:00.000000", status="exploded")
+    rollup = rollup_partition(log, earlier, "fp")
+    assert (rollup.rows_read, rollup.rows_quarantined, rollup.excluded) == (1, 1, None)
+    assert rollup.reasons == {"status not in {ok, error, timeout}": 1}
+
+
+def test_a_breach_in_an_earlier_hour_leaves_it_out_of_the_evidence_by_name(log, prices):
+    """An earlier hour of the lookback that breaches is excluded (named), the window's own hour still decides."""
+    earlier = Partition(START - timedelta(hours=1), START)
+    log.request_log.append(generate_requests(200, hours=1, seed=4, end=START, prices=prices))
+    for i in range(40):
+        insert(log, request_id=f"bad-{i}", ts="2026-11-20 09:30:00.000000", status="exploded")
+    window = Window(START, START + timedelta(hours=1))
+    rollup = rollup_partition(log, earlier, "fp", window)
+    assert (rollup.rows_read, rollup.rows_quarantined) == (240, 40) and rollup.cells.empty
+    assert rollup.excluded.startswith("<table>: max_bad_row_share failed (16.7% of rows")
+    with pytest.raises(ContractBreach, match=r"^window 2026-11-20T09:00:00\+00:00/2026-11-20T10:00:00\+00:00: "
+                                             r"data contract breached: <table>: max_bad_row_share"):
+        rollup_partition(log, earlier, "fp", Window(earlier.start, earlier.end))
+
+    from llmopt.rollup.pool import EvidencePool, pool_evidence
+    pool = EvidencePool(window, 10_000)
+    pool.add(rollup)
+    pool.add(rollup_partition(log, PARTITION, "fp", window))
+    log.rollup_store.save(rollup)
+    assert log.rollup_store.load(earlier, "fp").excluded == rollup.excluded     # the next run names it again
+    evidence = pool_evidence(pool, log.settings.policy)
+    assert evidence.excluded == [("2026-11-20T09:00", rollup.excluded)]
+    assert evidence.rows_pooled == 400          # only the window's rows

@@ -14,13 +14,13 @@ from llmopt.resources import open_resources
 from llmopt.rollup.lookback import quarantine_unreachable, rollup_partition
 from llmopt.rollup.partition import Partition
 
-START = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+START = datetime(2026, 11, 20, 23, tzinfo=timezone.utc)       # the hour before midnight: its end is another day
 HOURS = [Partition(START + timedelta(hours=h), START + timedelta(hours=h + 1)) for h in (-1, 0, 1)]
 FORMS = ["{d} {t}", "{d} {t}.000", "{d} {t}.000000", "{d} {t}.000000000", "{d} {t}+00:00", "{d} {t}.000+00:00",
          "{d} {t}.000000+00:00", "{d} {t}Z", "{d}T{t}", "{d}T{t}.000Z", "{d}T{t}+00:00", "{d}T{t}.123456+00:00"]
 # (the instant's date and time, the index of the hour in HOURS it belongs to)
-MOMENTS = [("2026-11-20", "09:59:59", 0), ("2026-11-20", "10:00:00", 1), ("2026-11-20", "10:59:59", 1),
-           ("2026-11-20", "11:00:00", 2)]
+MOMENTS = [("2026-11-20", "22:59:59", 0), ("2026-11-20", "23:00:00", 1), ("2026-11-20", "23:59:59", 1),
+           ("2026-11-21", "00:00:00", 2), ("2026-11-21", "10:30:00", 3)]     # 3: later that day, read by none
 ROW = {"service": "support", "task_type": "chat", "provider": "openai", "model": "gpt-4o", "prompt_tokens": 100,
        "completion_tokens": 20, "cached_tokens": 0, "latency_ms": 800.0, "status": "ok", "quality_score": 0.9}
 
@@ -62,6 +62,6 @@ def test_a_late_row_on_the_hour_changes_only_its_own_hours_fingerprint(boundary_
     with res.engine.begin() as conn:
         conn.execute(text(f"INSERT INTO {res.settings.requests_table} (request_id, ts, service, task_type, model, "
                           "prompt_tokens, completion_tokens, latency_ms, status) VALUES ('late', "
-                          "'2026-11-20 10:00:00+00:00', 'support', 'chat', 'gpt-4o', 1, 1, 5.0, 'ok')"))
+                          "'2026-11-20 23:00:00+00:00', 'support', 'chat', 'gpt-4o', 1, 1, 5.0, 'ok')"))
     after = res.request_source.fingerprints([(p.start, p.end) for p in HOURS])
     assert [b == a for b, a in zip(before, after)] == [True, False, True]

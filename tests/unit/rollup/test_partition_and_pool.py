@@ -121,7 +121,7 @@ def test_drift_guard_decides_on_the_recent_hours_when_a_model_degrades(day, pric
     pool = EvidencePool(Window(WINDOW_END - timedelta(hours=1), WINDOW_END), max_sample_rows=1_000_000)
     for rollup in rollups_of(degraded, prices, WINDOW_END, 24, sample_rows=100_000):
         pool.add(rollup)
-    evidence = pool_evidence(pool, Policy())
+    evidence = pool_evidence(pool, Policy(drift_short_hours=0))    # the 3-hour window alone (both: test_drift.py)
     found = [(d.service, d.task_type, d.model, d.metric) for d in evidence.drift]
     assert found == [("search", "summarize", "gpt-4o", "quality")]
     cells = evidence.cells.set_index(["service", "task_type", "model"])
