@@ -46,6 +46,16 @@ class Resources:
         return open_request_source(self.settings, self.engine)
 
     @cached_property
+    def feedback(self):
+        """Late scores (`feedback:`), or None when none are configured."""
+        s = self.settings
+        if s.feedback is None:
+            return None
+        from llmopt.extract.feedback import FeedbackLog
+
+        return FeedbackLog(s.feedback, s.feedback_delay_hours, self.engine, s.s3_endpoint_url)
+
+    @cached_property
     def contract(self):
         """The request-log contract, its suite read once (every partition is validated against it)."""
         from llmopt.validate.contract import RequestContract

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from llmopt.experiments.definitions import ExperimentDefinition
-from llmopt.extract.sources.config import SourceSettings
+from llmopt.extract.sources.config import FeedbackSettings, SourceSettings
 
 # Package data, found the same way in a wheel and in a checkout (where validate/contracts links to data_contracts/).
 BUNDLED_PRICES = Path(str(files("llmopt.data").joinpath("model_prices.json")))
@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     requests_format: Literal["auto", "parquet", "csv"] = "auto"
     # the request log's format and place (`llmopt.extract.sources.config`); None: requests_path, else requests_table
     source: SourceSettings | None = None
+    # late scores (`llmopt.extract.feedback`): joined at rollup time; a score counts up to this long after its request
+    feedback: FeedbackSettings | None = None
+    feedback_delay_hours: float = Field(48, ge=0)
     requests_table: str = "llm_requests"
     quarantine_table: str = "llm_requests_quarantine"
     config_store_uri: str = "file://.llmopt/configs"

@@ -49,6 +49,8 @@ def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
     quarantine_unreachable(res)
     partitions = [piece for p, n in zip(partitions, counts) for piece in split_partition(p, n, settings.partition_max_rows)]
     fingerprints = source.fingerprints([(p.start, p.end) for p in partitions])
+    if res.feedback is not None:        # a late score changes its partition's fingerprint: the hour is redone
+        fingerprints = [f"{f}+{res.feedback.fingerprint(p.start, p.end)}" for f, p in zip(fingerprints, partitions)]
     keys = set(res.rollup_store.keys())
     stored = [p.key in keys and p.start < window.start for p in partitions]
     return LookbackPlan(window, partitions, fingerprints, stored)
@@ -104,6 +106,9 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
     settings, policy = res.settings, res.settings.policy
     clock = time.perf_counter()
     frame = res.request_source.read_partition(partition.start, partition.end, columns_to_read(res))
+    joined = None
+    if res.feedback is not None:
+        frame, joined = res.feedback.join(frame, partition.start, partition.end)
     seconds = {"read": time.perf_counter() - clock}
     clock = time.perf_counter()
     try:
@@ -128,7 +133,8 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
     seconds["reduce"] = time.perf_counter() - clock
     return PartitionRollup(partition, fingerprint, cells, sample, threshold, outcome.rows_read,
                            outcome.rows_quarantined, outcome.reasons, outcome.expectation_results,
-                           seconds=seconds, worker=WORKER)
+                           seconds=seconds, worker=WORKER, feedback_scores=joined.scores if joined else 0,
+                           newest_score=joined.newest.isoformat() if joined and joined.newest else None)
 
 
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:

@@ -78,6 +78,8 @@ class PartitionRollup:
     seconds: dict[str, float] = field(default_factory=dict)   # read / validate / reduce, where the time went
     excluded: str | None = None                 # why an earlier hour of the lookback is left out of the evidence
     worker: str = ""                            # host:pid of the process that read it (a thread, or a Dask worker)
+    feedback_scores: int = 0                    # late scores joined to its requests (`llmopt.extract.feedback`)
+    newest_score: str | None = None             # ISO time of the newest of them
 
     @property
     def rows_valid(self) -> int:

@@ -40,6 +40,8 @@ class EvidencePool:
     rows_read: int = 0                                              # … and their rows, for progress
     empty: int = 0                                                  # … of which had no rows
     started: float = field(default_factory=time.time)               # when planning began (wall clock: it is pickled)
+    feedback_scores: int = 0                                        # late scores joined, over the lookback
+    newest_score: str | None = None
 
     def waves(self, size: int) -> list[list[tuple[Partition, str]]]:
         """The pending partitions, `size` at a time (memory ∝ size × a partition)."""
@@ -56,6 +58,9 @@ class EvidencePool:
             self.excluded.append((part.key, rollup.excluded))
         if rollup.worker:
             self.workers.add(rollup.worker)
+        self.feedback_scores += rollup.feedback_scores
+        if rollup.newest_score and (self.newest_score is None or rollup.newest_score > self.newest_score):
+            self.newest_score = rollup.newest_score
         if not rollup.reused:
             self.read += 1
             self.rows_read += rollup.rows_read
@@ -108,6 +113,7 @@ class PooledEvidence:
     excluded: list[tuple[str, str]] = field(default_factory=list)   # earlier hours left out: (key, breach)
     workers: list[str] = field(default_factory=list)                # host:pid of the processes that read partitions
     planner: str = ""                                               # host:pid of the flow's own process
+    feedback: dict = field(default_factory=dict)                    # late scores joined: count, newest
 
     @property
     def valid(self) -> pd.DataFrame:       # what the report's plots and the model signatures read
@@ -143,7 +149,8 @@ def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
             reasons[k] = reasons.get(k, 0) + v
     report = dict(rows_read=sum(r.rows_read for r in newest), rows_quarantined=sum(r.rows_quarantined for r in newest),
                   reasons=reasons, expectation_results=[e for r in newest for e in r.expectation_results],
-                  excluded=sorted(pool.excluded), workers=sorted(pool.workers), planner=pool.planner)
+                  excluded=sorted(pool.excluded), workers=sorted(pool.workers), planner=pool.planner,
+                  feedback={"scores_joined": pool.feedback_scores, "newest_score": pool.newest_score})
     if not pool.cells:
         return PooledEvidence(pd.DataFrame(columns=CELL_KEYS), pd.DataFrame(), 0.0, 0.0, pool.partitions, pool.reused,
                               0, [], pool.seconds, **report)

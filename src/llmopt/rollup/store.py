@@ -43,7 +43,8 @@ class RollupStore:
         sample = pq.read_table(self._path(partition, "sample.parquet"), filesystem=self.filesystem).to_pandas()
         return PartitionRollup(partition, fingerprint, cells, sample, meta["sample_threshold"], meta["rows_read"],
                                meta["rows_quarantined"], meta["reasons"], meta.get("expectation_results", []),
-                               reused=True, excluded=meta.get("excluded"))
+                               reused=True, excluded=meta.get("excluded"),
+                               feedback_scores=meta.get("feedback_scores", 0), newest_score=meta.get("newest_score"))
 
     def save(self, rollup: PartitionRollup) -> None:
         """Write one rollup (metadata last: the rollup counts only once it is whole)."""
@@ -60,7 +61,8 @@ class RollupStore:
                 "end": part.end.isoformat(), "sample_threshold": rollup.sample_threshold,
                 "rows_read": rollup.rows_read, "rows_quarantined": rollup.rows_quarantined,
                 "reasons": rollup.reasons, "expectation_results": rollup.expectation_results,
-                "excluded": rollup.excluded}
+                "excluded": rollup.excluded, "feedback_scores": rollup.feedback_scores,
+                "newest_score": rollup.newest_score}
         with self.filesystem.open_output_stream(self._path(part, "meta.json")) as f:
             f.write(json.dumps(meta, default=str).encode())
 

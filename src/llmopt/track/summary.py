@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -194,6 +196,9 @@ def build_summary(window: Window, validation: PooledEvidence, models: FittedMode
                   "sample_rows": len(validation.sample), "drift": [str(d) for d in validation.drift],
                   "excluded": [f"{key}: {why}" for key, why in validation.excluded],
                   "workers": validation.workers, "flow_process": validation.planner,
+                  "feedback": feedback_facts(validation, window),
+                  "scored_per_cell": {f"{c.service}/{c.task_type}/{c.model}": int(c.scored)
+                                      for c in validation.cells.itertuples()} if not validation.cells.empty else {},
                   "seconds": {k: round(v, 3) for k, v in validation.seconds.items()}},
         recommendations=recommendation_rows(evaluations), experiments=call_rows(list(calls)),
         reliability=[{"service": r.service, "provider": r.provider, "model": r.model, "requests": r.requests,
@@ -209,6 +214,15 @@ def build_summary(window: Window, validation: PooledEvidence, models: FittedMode
         expected_savings_usd_per_day=round(sum(c.expected_savings_usd_per_day for c in changes
                                                if c.state == ChangeState.APPROVED), 2),
         **ids)
+
+
+def feedback_facts(validation: PooledEvidence, window: Window) -> dict:
+    """Late scores the run used: how many were joined and how old the newest is, in hours before the window's end."""
+    facts = dict(getattr(validation, "feedback", {}) or {})
+    if facts.get("newest_score"):
+        newest = datetime.fromisoformat(facts["newest_score"])
+        facts["newest_score_age_hours"] = round((window.end - newest).total_seconds() / 3600, 2)
+    return facts
 
 
 def no_traffic_summary(window: Window, ids: dict[str, str | None]) -> RunSummary:
@@ -235,6 +249,9 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"lookback      {lb['rows_pooled']:,} requests pooled over {lb['hours']:g} h "
                      f"({lb['partitions']} partitions, {lb['rollups_reused']} rollups reused)")
         lines += [f"                {d}" for d in lb.get("drift", [])]
+        if (fb := lb.get("feedback") or {}).get("scores_joined"):
+            lines.append(f"                late scores joined: {fb['scores_joined']:,} (newest given "
+                         f"{fb['newest_score']}, {fb.get('newest_score_age_hours', 0):g} h before the window's end)")
         if lb.get("workers"):
             lines.append(f"                partitions read in {', '.join(lb['workers'])} (flow in {lb['flow_process']})")
         lines += [f"                excluded from the evidence (contract breach; mend the rows and it is read "

@@ -140,6 +140,19 @@ def _outside_window(frame: pd.DataFrame, window, row_reasons: dict) -> None:
         row_reasons.setdefault(idx, []).append("ts is outside the hour it is stored under (store ts in UTC)")
 
 
+MAPPING_REASON = "mapping_reason"      # a source's own reason a row is bad (unparseable, a field it could not map)
+
+
+def _mapping_reasons(frame: pd.DataFrame, row_reasons: dict) -> None:
+    """Rows a source already found bad (`mapping_reason` set: not valid JSON, a required field not mapped) are
+    quarantined with that reason alone; the rules are not run on them (their nulls would only repeat it)."""
+    if MAPPING_REASON not in frame.columns:
+        return
+    reasons = frame[MAPPING_REASON]
+    for idx, reason in reasons[reasons.notna()].items():
+        row_reasons.setdefault(idx, []).append(str(reason))
+
+
 def _cast_empty_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     # A column that is null in every row carries no type; give it the contract's type.
     casts = {c: float for c, k in kinds.items()
@@ -221,6 +234,7 @@ class RequestContract:
         if mistyped:
             raise ContractBreach(mistyped)
         _outside_window(frame, window, row_reasons)
+        _mapping_reasons(frame, row_reasons)
         suite, kept = self._suite_for(set(frame.columns))      # every rule on a column read, not only required
         checked = frame.drop(index=list(row_reasons)) if row_reasons else frame
         with _GX_LOCK:     # one GX context per process, and it is not thread-safe: a batch can see another's frame
@@ -252,7 +266,7 @@ class RequestContract:
         self._check_priced(frame, prices, row_reasons)
         bad = pd.Index(sorted(row_reasons), dtype=frame.index.dtype)
         rejected = as_read.loc[bad].assign(reason=["; ".join(row_reasons[i]) for i in bad])   # values as read
-        valid = frame.drop(index=bad)
+        valid = frame.drop(index=bad).drop(columns=[MAPPING_REASON], errors="ignore")
         reasons = Counter(r for i in bad for r in row_reasons[i])
         outcome = ValidationOutcome(valid, rejected, dict(reasons.most_common()), summary)
         if outcome.bad_row_share > max_bad_row_share and outcome.rows_read >= min_rows_for_share:

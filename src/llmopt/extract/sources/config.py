@@ -89,5 +89,18 @@ class LangfuseSource(_Source):
     mapping: SourceMapping = Field(default_factory=SourceMapping)
 
 
+class FeedbackSettings(BaseModel):
+    """Scores that arrive apart from their requests (user feedback, an offline judge, Langfuse scores):
+    rows of `(request_id, name, value, ts)` in a table of `database_url` or in files (JSONL, CSV or Parquet, gzip
+    or not; a folder, glob or `s3://` prefix). Joined to their requests when a partition is rolled up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: str | None = None        # e.g. llm_feedback, in database_url
+    path: str | None = None         # files instead of a table
+    name: str | None = None         # the score that is quality (None: every score counts)
+    id_column: str = "request_id"   # the id the score names (a request's id, as the source maps it)
+
+
 SourceSettings = Annotated[Union[SqlSource, LakeSource, LitellmSource, OtelSource, LangfuseSource],
                            Field(discriminator="kind")]
