@@ -1,4 +1,4 @@
-"""The `llmopt` command line: demo, run, generate, ingest, configs, decisions, bench, serve.
+"""The `llmopt` command line: demo, run, generate, ingest, configs, decisions, sources, bench, serve.
 
 Commands that run a flow find it by name (entry points `llmopt.flows`), so this package never imports
 prefect or the orchestration layer itself. `--config FILE` is accepted before or after any subcommand.
@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from llmopt.cli.configs import cmd_configs
 from llmopt.cli.decisions import cmd_decisions
 from llmopt.cli.runs import cmd_bench, cmd_demo, cmd_generate, cmd_ingest, cmd_run, cmd_serve
+from llmopt.cli.sources import cmd_sources
 
 QUIET_ENV = {  # no network here: turn telemetry off before prefect / mlflow / gx are imported
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "true",
@@ -117,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--by", default=getpass.getuser(), help="who, for the audit trail")
         p.add_argument("--note")
     dec.set_defaults(func=cmd_decisions)
+
+    src = _add(sub, "sources", help="check the configured request source")
+    src_sub = src.add_subparsers(dest="action", required=True)
+    check = _add(src_sub, "check", help="read one window through the contract and say what it found; writes nothing")
+    check.add_argument("--start", type=_iso, help="window start, ISO 8601 (default: the last complete hour)")
+    check.add_argument("--end", type=_iso, help="window end (exclusive)")
+    check.add_argument("--json", action="store_true", help="print the check as JSON")
+    src.set_defaults(func=cmd_sources)
 
     bench = _add(sub, "bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="action", required=True)
