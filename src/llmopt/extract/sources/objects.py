@@ -70,7 +70,7 @@ class ObjectFiles:
     def read(self, files: list[StoredFile]) -> list[bytes]:
         """The contents of `files` (gunzipped where the name ends in `.gz`), in their order."""
         def one(f: StoredFile) -> bytes:
-            with self.filesystem.open_input_stream(f.path) as stream:
+            with self.filesystem.open_input_stream(f.path, compression=None) as stream:   # gunzipped below, once
                 data = stream.read()
             return gzip.decompress(data) if f.path.endswith(".gz") else data
         if len(files) < 4:
