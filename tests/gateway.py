@@ -36,7 +36,8 @@ def make_litellm_venv(root: Path) -> Path:
     """A venv with LiteLLM from PyPI; returns its python."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", LITELLM],
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", LITELLM,
+                    "boto3"],      # boto3: LiteLLM's s3_v2 logger signs its PUTs with botocore
                    check=True, capture_output=True, text=True, timeout=900)
     return venv / "bin" / "python"
 

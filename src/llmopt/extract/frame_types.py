@@ -129,4 +129,5 @@ def derive_provider(frame: pd.DataFrame, provider_of) -> pd.DataFrame:
         return frame
     models = frame.loc[missing, "model"].dropna().unique()
     known = {m: provider_of(m) or (m.split("/", 1)[0] if "/" in m else None) for m in models}
-    return frame.assign(provider=current.where(~missing, frame["model"].map(known)))
+    # `map` of a null model gives None (an object column): kept text, as the contract's type rule reads it
+    return frame.assign(provider=current.where(~missing, frame["model"].map(known)).astype("str"))

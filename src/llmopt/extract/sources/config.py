@@ -68,6 +68,8 @@ class LitellmSource(_Source):
     kind: Literal["litellm"] = "litellm"
     path: str | None = None
     spend_logs_table: str | None = None
+    # LiteLLM names an object after the request's start in its process's local clock: that clock's IANA zone
+    object_time_zone: str = "UTC"
     mapping: SourceMapping = Field(default_factory=SourceMapping)
 
 
