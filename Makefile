@@ -13,7 +13,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 
-.PHONY: install install-test demo test test-fast bench bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
+.PHONY: install install-test demo test test-fast bench bench-sources bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test-fast: install-test            ## unit tests that start no server and run no
 bench: install                     ## `llmopt run` on a 1M-row SQLite hour, then a 10M-row 24 h Parquet lake cold and warm (~5 min)
 	$(BIN)/llmopt bench scale --rows 1000000 --hours 1 --format sqlite
 	$(BIN)/llmopt bench scale --rows 10000000 --hours 24 --format parquet
+
+bench-sources: install             ## read + map rows/s of the LiteLLM, Langfuse and OpenTelemetry sources on generated logs
+	$(BIN)/llmopt bench sources --format litellm --rows 100000
+	$(BIN)/llmopt bench sources --format langfuse --rows 1000000
+	$(BIN)/llmopt bench sources --format otel --rows 1000000
 
 bench-week: install                ## 100M rows over a week of Parquet, cold and warm (~25 min)
 	$(BIN)/llmopt bench scale --rows 100000000 --hours 168 --format parquet

@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--keep", help="keep the lake and stores in this folder (default: a temporary one)")
     scale.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a setting for the measured runs, e.g. --set dask_workers=2 (repeatable)")
+    srcb = _add(bench_sub, "sources", help="read + map rows/s of a source format (generated logs, one hour)")
+    srcb.add_argument("--format", choices=["litellm", "langfuse", "otel"], required=True)
+    srcb.add_argument("--rows", type=int, default=100_000)
     bench.set_defaults(func=cmd_bench)
 
     serve = _add(sub, "serve", help="run the flow on its hourly schedule in this process")

@@ -105,6 +105,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_scale(args)
     if args.action == "loop":
         return _bench_loop(args)
+    if args.action == "sources":
+        from importlib import import_module
+
+        module = {"litellm": "litellm_source", "langfuse": "langfuse_source", "otel": "otel_source"}[args.format]
+        print(json.dumps(import_module(f"llmopt.benchmark.{module}").bench(args.rows)))
+        return 0
     from llmopt.benchmark.runner import record_benchmark, run_benchmark
 
     base = Settings.load(args.config)
