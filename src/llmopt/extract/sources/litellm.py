@@ -111,6 +111,25 @@ class LitellmObjects:
         """The contract columns a StandardLoggingPayload gives (quality_score when a score is mapped)."""
         return PRESENT + (["quality_score"] if self.specs["quality"] is not None else [])
 
+    def describe_fields(self) -> dict[str, str]:
+        """Where each contract column comes from in a StandardLoggingPayload (for `llmopt sources check`)."""
+        def mapped(field: str) -> str:
+            spec = self.specs.get(field)
+            return spec.text if spec else "absent (null)"
+        alias = "model_group when it is an llmopt alias <service>/<task_type>, else "
+        out = {"request_id": "id", "ts": "startTime", "latency_ms": "endTime − startTime",
+               "ttft_ms": "completionStartTime − startTime", "status": "status + error_information.error_class",
+               "provider": "custom_llm_provider", "model": "model (provider/ prefix removed)",
+               "prompt_tokens": "prompt_tokens", "completion_tokens": "completion_tokens",
+               "cached_tokens": "metadata.usage_object.prompt_tokens_details.cached_tokens",
+               "max_tokens": "model_parameters.max_tokens", "temperature": "model_parameters.temperature",
+               "finish_reason": "response.choices[0].finish_reason", "cost_usd": "response_cost (null on failure)",
+               "service": (mapped("service") if "service" in self.explicit else alias + mapped("service")),
+               "task_type": (mapped("task_type") if "task_type" in self.explicit else alias + mapped("task_type")),
+               "experiment_id": mapped("experiment_id"), "variant": mapped("variant"),
+               "quality_score": mapped("quality")}
+        return out
+
     def row_counts(self, windows: list[tuple[datetime, datetime]]) -> list[int]:
         """Per window, the objects named in it (one request each); a batch counts at ~4 kB a request."""
         return [sum(max(1, o.file.size // 4096) if o.batch else int(utc(s) <= o.named_at < utc(e)) for o in chosen)
