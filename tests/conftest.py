@@ -84,7 +84,25 @@ def litellm_python(tmp_path_factory):
     return make_litellm_venv(tmp_path_factory.mktemp("litellm"))
 
 
-SERVER_FIXTURES = {"postgres_url", "s3_endpoint", "prefect_harness", "litellm_python"}
+@pytest.fixture(scope="session")
+def litellm_proxy_python(tmp_path_factory):
+    """The python of a venv with LiteLLM's proxy (`litellm[proxy]==1.106.0`, from PyPI once per session)."""
+    from tests.gateway import make_litellm_proxy_venv
+
+    return make_litellm_proxy_venv(tmp_path_factory.mktemp("litellm-proxy"))
+
+
+@pytest.fixture(scope="session")
+def otel_python(tmp_path_factory):
+    """The python of a venv with the OpenTelemetry SDK, the GenAI OpenAI instrumentation, the OTLP JSON file
+    exporter and `openai` (installed from PyPI once per session)."""
+    from tests.otel_genai import make_otel_venv
+
+    return make_otel_venv(tmp_path_factory.mktemp("otel"))
+
+
+SERVER_FIXTURES = {"postgres_url", "s3_endpoint", "prefect_harness", "litellm_python", "litellm_proxy_python",
+                   "otel_python"}
 
 
 def pytest_collection_modifyitems(items):

@@ -2,6 +2,7 @@
 route a LiteLLM export through LiteLLM's real Router."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,14 +33,33 @@ LITELLM = "litellm==1.106.0"     # 1.106.1+ need a certifi newer than the regist
 LITELLM_PROBE = Path(__file__).parent / "gateways" / "litellm_probe.py"
 
 
-def make_litellm_venv(root: Path) -> Path:
-    """A venv with LiteLLM from PyPI; returns its python."""
+# pinned exactly: a later release is reported compromised upstream
+LITELLM_PROXY = "litellm[proxy]==1.106.0"
+LITELLM_PROXY_PROBE = Path(__file__).parent / "gateways" / "litellm_proxy_probe.py"
+
+
+def make_litellm_venv(root: Path, requirement: str = LITELLM) -> Path:
+    """A venv with LiteLLM from PyPI (`requirement`: e.g. `LITELLM_PROXY` for the proxy); returns its python."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", LITELLM,
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", requirement,
                     "boto3"],      # boto3: LiteLLM's s3_v2 logger signs its PUTs with botocore
                    check=True, capture_output=True, text=True, timeout=900)
     return venv / "bin" / "python"
+
+
+def make_litellm_proxy_venv(root: Path) -> Path:
+    """A venv with LiteLLM's proxy (`litellm[proxy]`, the pinned release); returns its python."""
+    return make_litellm_venv(root, LITELLM_PROXY)
+
+
+def load_with_litellm_proxy(python, out: Path, config_file: Path | None = None, env: dict | None = None) -> dict:
+    """What the real proxy's own config loader makes of a config: from `config_file`, else from the bucket that
+    `env` names (`LITELLM_CONFIG_BUCKET_*`). Its deployments, fallbacks and routing strategy, as JSON."""
+    args = [str(python), str(LITELLM_PROXY_PROBE), str(out)] + ([str(config_file)] if config_file else [])
+    run_env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
+    subprocess.run(args, check=True, capture_output=True, text=True, timeout=300, env=run_env)
+    return json.loads(out.read_text())
 
 
 def probe_litellm(python, body: dict, tmp_path, client_max_tokens: int | None = None) -> dict:

@@ -168,7 +168,8 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
     services = sorted({ev.service for ev in evaluations} | set(block))
     # a retry of this step after a lost pointer write finishes this run's own version instead of adding one
     own = [] if dry_run else [a for a in adopt_orphans(store, tuple(settings.exports), settings.contracts_dir,
-                                                       settings.gateway_providers, services)
+                                                       settings.gateway_providers, services,
+                                                       settings.litellm_base_config)
                               if a.config.lineage.prefect_flow_run_id is not None
                               and a.config.lineage.prefect_flow_run_id == lineage_ids.get("prefect_flow_run_id")]
     next_versions = {svc: max(published_versions(store, svc), default=0) + 1 for svc in services}
@@ -181,11 +182,13 @@ def publish_changes(res: Resources, window: Window, evaluations: list[RoutingEva
     done = {a.service: a.config for a in own}
     published = [a.published(store) for a in own]
     published += publish(store, [c for c in configs if c.service not in done], load_schema(settings.contracts_dir),
-                         tuple(settings.exports), settings.contracts_dir, settings.gateway_providers)
+                         tuple(settings.exports), settings.contracts_dir, settings.gateway_providers,
+                         settings.litellm_base_config)
     return PublishOutcome(published, skipped, [done.get(c.service, c) for c in configs])
 
 
 def adopt_orphan_versions(res: Resources) -> list[Adoption]:
     """Finish what a crashed publish left (see `llmopt.publish.publishing.adopt_orphans`), for every service."""
     s = res.settings
-    return adopt_orphans(res.config_store, tuple(s.exports), s.contracts_dir, s.gateway_providers)
+    return adopt_orphans(res.config_store, tuple(s.exports), s.contracts_dir, s.gateway_providers,
+                         litellm_base_config=s.litellm_base_config)

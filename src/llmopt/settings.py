@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     exports: list[Literal["litellm", "portkey"]] = Field(default_factory=list)
     # per gateway, your provider name → the gateway's (adds to / overrides llmopt.publish.providers)
     gateway_providers: dict[Literal["litellm", "portkey"], dict[str, str]] = Field(default_factory=dict)
+    # with exports [litellm]: your proxy config (general_settings, litellm_settings, own model_list) that every
+    # publish merges with the services' aliases into <config store>/litellm/proxy_config.yaml
+    litellm_base_config: Path | None = None
     experiments: list[ExperimentDefinition] = Field(default_factory=list)
     experiments_file: Path | None = None
 

@@ -13,7 +13,7 @@ import signal
 import sys
 from datetime import datetime, timezone
 
-from llmopt.cli.configs import cmd_configs
+from llmopt.cli.configs import cmd_configs, poll_interval
 from llmopt.cli.decisions import cmd_decisions
 from llmopt.cli.runs import cmd_bench, cmd_demo, cmd_generate, cmd_ingest, cmd_run, cmd_serve
 from llmopt.cli.sources import cmd_sources
@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--to", type=int, help="version whose routes come back (default: the one before latest)")
     back.add_argument("--by", default=getpass.getuser(), help="who, for the audit trail")
     back.add_argument("--reason")
+    wait = _add(cfg_sub, "wait", help="exit 0, printing its version, once a proxy config newer than --after is "
+                                      "published (exit 1 at --timeout)")
+    wait.add_argument("--export", choices=["litellm"], required=True)
+    wait.add_argument("--after", type=int, default=0, help="the version the proxy runs (default 0: any)")
+    wait.add_argument("--timeout", type=float, help="seconds (default: wait for ever)")
+    wait.add_argument("--interval", type=poll_interval, default=5.0, help="seconds between polls, 0.1 to 300")
     cfg.set_defaults(func=cmd_configs)
 
     dec = _add(sub, "decisions", help="list, show, approve or reject decisions")

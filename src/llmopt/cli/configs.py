@@ -1,4 +1,4 @@
-"""`llmopt configs list|show|diff`: read what the config store holds."""
+"""`llmopt configs list|show|diff|export|rollback|wait`: read what the config store holds."""
 
 from __future__ import annotations
 
@@ -64,9 +64,35 @@ def export_config(res: Resources, service: str, fmt: str, version: int | None = 
     return render(fmt, _read(res, service, version), res.settings.contracts_dir, res.settings.gateway_providers).decode()
 
 
+def poll_interval(value: str) -> float:
+    """`--interval`: seconds between polls of the store, bounded."""
+    seconds = float(value)
+    if not 0.1 <= seconds <= 300:     # neither a busy loop on the store nor a rollout minutes late
+        raise argparse.ArgumentTypeError(f"poll interval {value} s: expected 0.1 to 300")
+    return seconds
+
+
+def wait_config(res: Resources, export: str, after: int, timeout_s: float | None, interval_s: float) -> int:
+    """The org version of the first `export` proxy config newer than `after` (polls the store).
+
+    Raises:
+        TimeoutError: none was published within `timeout_s` (one line: the CLI exits 1).
+    """
+    from llmopt.publish.proxy_config import PROXY_KEY, wait_for_proxy_config
+
+    store = res.config_store
+    version = wait_for_proxy_config(store, after, timeout_s, interval_s)
+    if version is None:
+        raise TimeoutError(f"no {export} proxy config newer than v{after} at {redact_url(store.location(PROXY_KEY))} "
+                           f"within {timeout_s:g} s")
+    return version
+
+
 def cmd_configs(args: argparse.Namespace) -> int:
     res = open_resources(Settings.load(args.config))
-    if args.action == "rollback":
+    if args.action == "wait":
+        print(wait_config(res, args.export, args.after, args.timeout, args.interval), flush=True)
+    elif args.action == "rollback":
         from llmopt.cli.decisions import rollback_service
 
         print(rollback_service(res, args.service, args.to, args.by, args.reason))

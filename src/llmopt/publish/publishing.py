@@ -2,6 +2,7 @@
 
 Layout (`llmopt.domain.ConfigKeys`): `<service>/v<version:06d>.json` (immutable) and its exports,
 then the `latest.*` pointers, `latest.json` last, so a gateway never sees a version before it is complete.
+With the `litellm` export, the organisation's LiteLLM proxy config follows (`llmopt.publish.proxy_config`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from llmopt.publish.exports import SUFFIX, render
 from pydantic import ValidationError
 
 from llmopt.publish.config_model import ServiceConfig
+from llmopt.publish.proxy_config import (ProxyConfigConflict, ProxyConfigPublished, build_proxy_config,
+                                         sync_proxy_config)
 from llmopt.publish.service_config import ConfigSchemaError, check_config
 from llmopt.publish.store import ConfigStore, PointerMoved, VersionExists
 
@@ -83,22 +86,29 @@ def current_routes(latest: dict[str, ServiceConfig | None]) -> dict[tuple[str, s
 
 def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, exports: tuple[str, ...] = (),
             contracts_dir: Path | None = None,
-            gateway_providers: dict[str, dict[str, str]] | None = None) -> list[PublishedConfig]:
+            gateway_providers: dict[str, dict[str, str]] | None = None,
+            litellm_base_config: Path | None = None) -> list[PublishedConfig]:
     """Check every config (and render its gateway exports) first, then write; `latest.json` last.
 
     Per service: `v<N>.json` and `v<N>.<export>` (exclusive creates: never overwritten), then `latest.<export>`,
     then `latest.json`, each pointer swapped only if it still holds what it held before the version was written
     (S3 If-Match; a flock'd compare locally). Nothing is written unless every config and export passes its schema.
     A crash between the writes leaves a complete version above `latest.json`; `adopt_orphans` finishes it.
+    With the `litellm` export, the organisation's proxy config (`llmopt.publish.proxy_config`) is checked with
+    the others and written after every `latest.json`.
 
     Raises:
         PublishConflict: another run took the version number or moved a pointer meanwhile (names the service).
+        ProxyConfigClash: the base file and llmopt's aliases clash (nothing is written).
     """
     rendered = []
     for config in configs:
         body = config.to_dict()
         check_config(body, schema)
         rendered.append({kind: render(kind, body, contracts_dir, gateway_providers) for kind in exports})
+    if "litellm" in exports:        # the proxy config these versions will make, checked before any write
+        ahead = {c["service"]: c for c in _current_configs(store)} | {c.service: c.to_dict() for c in configs}
+        build_proxy_config(list(ahead.values()), litellm_base_config, _litellm(gateway_providers))
     published = []
     for config, files in zip(configs, rendered):
         service, version, body = config.service, config.version, config.to_json()
@@ -110,7 +120,34 @@ def publish(store: ConfigStore, configs: list[ServiceConfig], schema: dict, expo
                                   "(this run's changes were not published; the next run builds on it)") from None
         _finish(store, service, version, body, files, tags)
         published.append(_published(store, config))
+    if "litellm" in exports:
+        sync_litellm_proxy(store, contracts_dir, gateway_providers, litellm_base_config)
     return published
+
+
+def sync_litellm_proxy(store: ConfigStore, contracts_dir: Path | None = None,
+                       gateway_providers: dict[str, dict[str, str]] | None = None,
+                       litellm_base_config: Path | None = None) -> ProxyConfigPublished | None:
+    """Rewrite the organisation's LiteLLM proxy config from every service's `latest.json` if it changed.
+
+    Raises:
+        PublishConflict: other runs kept moving it (the services' versions stand; the next run writes it).
+    """
+    try:
+        return sync_proxy_config(store, lambda: _current_configs(store), litellm_base_config,
+                                 _litellm(gateway_providers), contracts_dir)
+    except ProxyConfigConflict as err:
+        raise PublishConflict(str(err)) from None
+
+
+def _litellm(gateway_providers: dict[str, dict[str, str]] | None) -> dict[str, str] | None:
+    return (gateway_providers or {}).get("litellm")
+
+
+def _current_configs(store: ConfigStore) -> list[dict]:
+    """Every service's latest config as a dict (services with versions but no `latest.json` yet are left out)."""
+    latest = (latest_config(store, service) for service in list_services(store))
+    return [config.to_dict() for config in latest if config]
 
 
 def _published(store: ConfigStore, config: ServiceConfig) -> PublishedConfig:
@@ -157,13 +194,14 @@ class Adoption:
 
 def adopt_orphans(store: ConfigStore, exports: tuple[str, ...] = (), contracts_dir: Path | None = None,
                   gateway_providers: dict[str, dict[str, str]] | None = None,
-                  services: list[str] | None = None) -> list[Adoption]:
+                  services: list[str] | None = None, litellm_base_config: Path | None = None) -> list[Adoption]:
     """Make every service's store consistent again: `latest.json` = its highest version.
 
     A version file is written atomically after its config passed every check, so one above `latest.json` is
     complete but for its exports and pointers (a publish crashed or lost its connection in between): its
     missing exports are rendered from it and its pointers swapped in. Lower orphans are superseded by it (they
-    stay, immutable, and are reported).
+    stay, immutable, and are reported). With the `litellm` export the proxy config is then rebuilt from every
+    service's `latest.json`, which finishes a publish that crashed before or while writing it.
     """
     adopted = []
     for service, versions in _versions_by_service(store, services).items():
@@ -179,6 +217,8 @@ def adopt_orphans(store: ConfigStore, exports: tuple[str, ...] = (), contracts_d
         _finish(store, service, top.version, raw, files, _pointer_tags(store, service, files) | {"json": latest_tag})
         adopted.append(Adoption(service, top.version, current or None,
                                 [v for v in versions[:-1] if v > current], top))
+    if "litellm" in exports:
+        sync_litellm_proxy(store, contracts_dir, gateway_providers, litellm_base_config)
     return adopted
 
 

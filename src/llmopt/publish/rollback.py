@@ -27,7 +27,7 @@ def publish_routes(res: Resources, service: str, routes: dict, entries: list[dic
     version = max(published_versions(store, service), default=0) + 1
     config = successor_config(service, previous, routes, entries, version, datetime.now(timezone.utc), lineage_ids)
     return publish(store, [config], load_schema(res.settings.contracts_dir), tuple(res.settings.exports),
-                   res.settings.contracts_dir, res.settings.gateway_providers)[0]
+                   res.settings.contracts_dir, res.settings.gateway_providers, res.settings.litellm_base_config)[0]
 
 
 def rollback(res: Resources, service: str, to_version: int | None, reason: str, actor: str,
