@@ -4,7 +4,7 @@ app's own that names the task, and export every span as OTLP JSON lines.
 Usage: python otel_producer.py PLAN.json OUT.jsonl
 
 The plan: {"service": ..., "base_url": ..., "calls": [{"task_type", "model", "endpoint" (ok | fail | slow),
-"usage": {...} (what the fake server answers), "max_tokens", "temperature", "score" (or null)}]}.
+"usage": {...} (what the fake server answers), "max_tokens", "temperature", "stream", "score" (or null)}]}.
 A score is written as a `gen_ai.evaluation.result` event on the instrumented span (the instrumentation writes
 none): an httpx response hook runs while that span is current and adds it through the SDK's span API.
 """
@@ -47,9 +47,13 @@ for i, call in enumerate(plan["calls"]):
         with tracer.start_as_current_span("prepare_prompt"):     # a nesting level between wrapper and call
             pending_score.append(call.get("score"))
             extra = {k: call[k] for k in ("max_tokens", "temperature") if call.get(k) is not None}
+            if call.get("stream"):
+                extra.update(stream=True, stream_options={"include_usage": True})
             try:
-                clients[call["endpoint"]].chat.completions.create(
+                answer = clients[call["endpoint"]].chat.completions.create(
                     model=call["model"], messages=[{"role": "user", "content": json.dumps(call["usage"])}], **extra)
+                if call.get("stream"):
+                    list(answer)        # the span ends when the stream is read to its end
             except (openai.APIStatusError, openai.APITimeoutError) as error:
                 print(f"call {i}: {type(error).__name__}", file=sys.stderr)
     if i % 3 == 2:          # several export batches: several lines, each with several spans

@@ -108,7 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.action == "sources":
         from importlib import import_module
 
-        module = {"litellm": "litellm_source", "langfuse": "langfuse_source", "otel": "otel_source"}[args.format]
+        module = {"litellm": "litellm_source", "langfuse": "langfuse_source", "otel": "otel_spans"}[args.format]
         print(json.dumps(import_module(f"llmopt.benchmark.{module}").bench(args.rows)))
         return 0
     from llmopt.benchmark.runner import record_benchmark, run_benchmark
