@@ -22,8 +22,9 @@ def plan_lookback(settings: Settings, window: Window) -> EvidencePool:
     res = open_resources(settings)
     plan = lookback.plan_lookback(res, window)
     pool = lookback.read_rollups(res, plan)
-    get_run_logger().info("lookback %d h: %d partitions, %d rollups reused, %d to read (incl. the window)",
-                          lookback.lookback_hours(res), len(plan.partitions), pool.partitions, len(pool.pending))
+    get_run_logger().info("lookback %d h: %d partitions, %d rollups reused, %d empty, %d to read (incl. the window)",
+                          lookback.lookback_hours(res), len(plan.partitions), pool.reused, pool.skipped_empty,
+                          len(pool.pending))
     return pool
 
 

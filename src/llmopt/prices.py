@@ -87,7 +87,7 @@ class PriceMap:
         if price is None:
             return np.full(np.shape(prompt_tokens), np.nan) if np.ndim(prompt_tokens) else float("nan")
         prompt = np.asarray(prompt_tokens, dtype=float)
-        cached = np.asarray(cached_tokens, dtype=float)
+        cached = np.nan_to_num(np.asarray(cached_tokens, dtype=float), nan=0.0)   # unreported: none were cached
         completion = np.asarray(completion_tokens, dtype=float)
         return ((prompt - cached) * price.input_usd_per_token
                 + cached * price.cached_input_usd_per_token

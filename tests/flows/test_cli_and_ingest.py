@@ -53,8 +53,8 @@ def test_failure_exits_non_zero_with_one_line(write_settings, traffic_hour, tmp_
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 1
     err = done.stderr.strip().splitlines()
-    assert err[-1] == ("llmopt: error: ContractBreach: data contract breached: status: expect_column_to_exist "
-                       "failed (column not found)")
+    assert err[-1] == ("llmopt: error: ContractBreach: window 2026-11-20T10:00:00+00:00/2026-11-20T11:00:00+00:00: "
+                       "data contract breached: status: expect_column_to_exist failed (column not found)")
     # Prefect logs the failed task and flow run in one line each, without the traceback (was ~70 lines), and
     # does not retry the task: the same data would fail the same way
     assert not [line for line in err if "Traceback" in line or "Retrying" in line], err

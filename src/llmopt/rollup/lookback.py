@@ -31,6 +31,7 @@ class LookbackPlan:
     partitions: list[Partition]
     fingerprints: list[str]
     stored: list[bool]
+    counts: list[int | None] | None = None     # rows per partition as the source counted them (None: a slice)
 
 
 
@@ -47,13 +48,15 @@ def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
     partitions = plan_partitions(start, window.end, settings.partition_minutes)
     counts = source.row_counts([(p.start, p.end) for p in partitions])
     quarantine_unreachable(res)
-    partitions = [piece for p, n in zip(partitions, counts) for piece in split_partition(p, n, settings.partition_max_rows)]
+    pieces = [(piece, n if piece == p else None) for p, n in zip(partitions, counts)
+              for piece in split_partition(p, n, settings.partition_max_rows)]
+    partitions, counts = [p for p, _ in pieces], [n for _, n in pieces]
     fingerprints = source.fingerprints([(p.start, p.end) for p in partitions])
     if res.feedback is not None:        # a late score changes its partition's fingerprint: the hour is redone
         fingerprints = [f"{f}+{res.feedback.fingerprint(p.start, p.end)}" for f, p in zip(fingerprints, partitions)]
     keys = set(res.rollup_store.keys())
     stored = [p.key in keys and p.start < window.start for p in partitions]
-    return LookbackPlan(window, partitions, fingerprints, stored)
+    return LookbackPlan(window, partitions, fingerprints, stored, counts)
 
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -110,6 +113,10 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
     if res.feedback is not None:
         frame, joined = res.feedback.join(frame, partition.start, partition.end)
     seconds = {"read": time.perf_counter() - clock}
+    if frame.empty and window is not None and partition.start < window.start:
+        # an earlier hour without rows holds no evidence to judge (a missing column is the window's to report)
+        return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0,
+                               seconds=seconds, worker=WORKER)
     clock = time.perf_counter()
     try:
         outcome = res.contract.validate(frame, ROUTING_COLUMNS, res.prices, policy.max_bad_row_share,
@@ -140,9 +147,12 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:
     """A pool holding the plan's stored rollups; the rest (and stored ones whose input changed) are pending."""
     pool = EvidencePool(plan.window, res.settings.pooled_sample_rows, planner=WORKER)
-    for part, fingerprint, stored in zip(plan.partitions, plan.fingerprints, plan.stored):
+    counts = plan.counts or [None] * len(plan.partitions)
+    for part, fingerprint, stored, count in zip(plan.partitions, plan.fingerprints, plan.stored, counts):
         rollup = res.rollup_store.load(part, fingerprint) if stored else None
-        if rollup is None:
+        if rollup is None and count == 0 and part.start < plan.window.start:
+            pool.add_empty()        # an earlier hour the source counts no rows in: nothing to read or to judge
+        elif rollup is None:
             pool.pending.append((part, fingerprint))
         else:
             pool.add(rollup)

@@ -39,6 +39,7 @@ class EvidencePool:
     read: int = 0                                                   # partitions read from the source in this run
     rows_read: int = 0                                              # … and their rows, for progress
     empty: int = 0                                                  # … of which had no rows
+    skipped_empty: int = 0                                          # earlier partitions counted empty, not read
     started: float = field(default_factory=time.time)               # when planning began (wall clock: it is pickled)
     feedback_scores: int = 0                                        # late scores joined, over the lookback
     newest_score: str | None = None
@@ -46,6 +47,11 @@ class EvidencePool:
     def waves(self, size: int) -> list[list[tuple[Partition, str]]]:
         """The pending partitions, `size` at a time (memory ∝ size × a partition)."""
         return [self.pending[i:i + size] for i in range(0, len(self.pending), size)]
+
+    def add_empty(self) -> None:
+        """An earlier partition the source counted no rows in: it adds nothing but its count."""
+        self.partitions += 1
+        self.skipped_empty += 1
 
     def add(self, rollup: PartitionRollup) -> None:
         part = rollup.partition

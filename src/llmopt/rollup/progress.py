@@ -21,13 +21,13 @@ class LookbackProgress:
     done: int                   # partitions read in this run
     total: int                  # partitions this run reads (the window's own included)
     reused: int                 # partitions whose stored rollup was reused, not read
-    empty: int                  # partitions read that held no rows
+    empty: int                  # partitions with no rows (counted empty and skipped, or read empty)
     rows: int
     seconds: float
 
     @classmethod
     def of(cls, pool: EvidencePool, now: float | None = None) -> LookbackProgress:
-        return cls(pool.read, len(pool.pending), pool.reused, pool.empty, pool.rows_read,
+        return cls(pool.read, len(pool.pending), pool.reused, pool.empty + pool.skipped_empty, pool.rows_read,
                    (now if now is not None else time.time()) - pool.started)
 
     @property

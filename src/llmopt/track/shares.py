@@ -66,7 +66,7 @@ def plot_share_history(history: pd.DataFrame, what: str = "configured share of t
         rows = history[(history["service"] == service) & (history["task_type"] == task)]
         wide = rows.pivot_table(index="at", columns="model", values="share", aggfunc="sum").fillna(0.0)
         if not pd.api.types.is_numeric_dtype(wide.index):
-            wide.index = pd.to_datetime(wide.index, utc=True)
+            wide.index = pd.to_datetime(wide.index, utc=True, format="ISO8601")   # with and without µs
         for model in wide.columns:
             ax.step(wide.index, wide[model], where="post", label=model)
         ax.set_yscale("symlog", linthresh=0.01)
