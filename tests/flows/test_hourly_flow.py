@@ -134,16 +134,17 @@ def test_bad_rows_are_quarantined_with_reasons(write_settings, traffic_hour):
 
 def test_renamed_column_stops_the_run_and_publishes_nothing(write_settings, traffic_hour):
     path, settings = write_settings()
-    frame = traffic_hour.head(5_000).rename(columns={"quality_score": "quality"})
+    # a required column (quality_score is optional now: absent means null, no breach)
+    frame = traffic_hour.head(5_000).rename(columns={"latency_ms": "latency"})
     frame.to_sql(settings.requests_table, open_resources(settings).request_log.engine, index=False)
 
-    with pytest.raises(ContractBreach, match=r"quality_score: expect_column_to_exist failed"):
+    with pytest.raises(ContractBreach, match=r"latency_ms: expect_column_to_exist failed"):
         run_flow(path)
 
     assert open_resources(settings).config_store.list("") == []
     runs = MlflowClient(settings.mlflow_tracking_uri).search_runs(
         [MlflowClient(settings.mlflow_tracking_uri).get_experiment_by_name("llmopt-tests").experiment_id])
-    assert runs[0].info.status == "FAILED" and "quality_score" in runs[0].data.tags["llmopt.error"]
+    assert runs[0].info.status == "FAILED" and "latency_ms" in runs[0].data.tags["llmopt.error"]
 
 
 def test_too_many_bad_rows_stop_the_run_and_keep_the_reasons(write_settings, traffic_hour):
