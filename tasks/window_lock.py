@@ -7,6 +7,7 @@ from prefect import get_run_logger
 
 from llmopt.decide.run_lock import WindowBusy, lock_key, window_lock
 from llmopt.domain import Window
+from llmopt.extract.sql_source import SqlRequestLog
 from llmopt.resources import open_resources
 from llmopt.settings import Settings
 
@@ -23,7 +24,8 @@ def hold_window(settings: Settings, window: Window, holder: str | None, dry_run:
         yield None
         return
     res = open_resources(settings)
-    res.request_source.present_columns()   # a missing SQLite file is an error here, before a lock file is made
+    if isinstance(res.request_source, SqlRequestLog):
+        res.request_source.require_file()   # a missing SQLite file is an error here, before a lock file is made
     try:
         with window_lock(res.engine, lock_key(window, settings.config_store_uri), holder or "llmopt",
                          settings.database_timeout_seconds):

@@ -1,6 +1,7 @@
 """The hourly-optimization flow under Prefect's test harness, on SQLite + local store + local MLflow."""
 
 import json
+import sqlite3
 
 import mlflow
 import mlflow.sklearn
@@ -175,6 +176,8 @@ def test_empty_window_completes_with_nothing_to_do(write_settings, traffic_hour)
 
 
 def test_a_missing_table_is_an_error_naming_the_setting_not_no_traffic(write_settings):
-    path, _ = write_settings(requests_table="llm_requestz")
+    path, settings = write_settings(requests_table="llm_requestz")
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as db:    # the file, with its real table
+        db.execute("CREATE TABLE llm_requests (request_id TEXT)")
     with pytest.raises(LookupError, match=r"requests_table 'llm_requestz' not found in database_url sqlite:///"):
         hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path))

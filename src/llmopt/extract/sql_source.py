@@ -78,15 +78,23 @@ class SqlRequestLog:
             self._metadata.create_all(self.engine, checkfirst=True)
             self._tables_ready = True
 
+    def require_file(self) -> None:
+        """Check that the SQLite file `database_url` names exists (a read never creates it); no connection is made.
+
+        Raises:
+            LookupError: the file does not exist.
+        """
+        if (missing := missing_sqlite_file(self.engine)) is not None:
+            raise LookupError(f"database_url {self.engine.url.render_as_string(hide_password=True)}: no SQLite file "
+                              f"at {missing.resolve()} (llmopt reads the request log there and does not create it)")
+
     def present_columns(self) -> list[str]:
         """Names of the columns the request log table has (empty if the table is missing).
 
         Raises:
             LookupError: `database_url` names a SQLite file that does not exist (a read never creates it).
         """
-        if (missing := missing_sqlite_file(self.engine)) is not None:
-            raise LookupError(f"database_url {self.engine.url.render_as_string(hide_password=True)}: no SQLite file "
-                              f"at {missing.resolve()} (llmopt reads the request log there and does not create it)")
+        self.require_file()
         schema, _, name = self.table_name.rpartition(".")
         try:
             insp = inspect(self.engine)
