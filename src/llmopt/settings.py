@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     partition_minutes: int = Field(60, ge=5, le=60)
     partition_max_rows: int = Field(250_000, ge=1_000)  # a larger partition is read in shorter slices
     rollup_sample_rows: int = Field(20_000, ge=100)      # uniform sample per partition, for the fits and strategies
+    # duckdb: each partition's contract checks and rollup in DuckDB over its Arrow table (llmopt.engine);
+    # pandas: the reference path (Great Expectations on a pandas frame), e.g. to compare the two
+    engine: Literal["duckdb", "pandas"] = "duckdb"
     pooled_sample_rows: int = Field(400_000, ge=1_000)   # bound of the lookback's pooled sample
     # partitions in flight at once (memory ∝ this × a partition); threads share one GIL, so more than 1 pays off
     # on a Dask cluster (dask_workers / dask_scheduler_address), not on the default thread runner

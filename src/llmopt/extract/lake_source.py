@@ -110,18 +110,40 @@ class LakeRequestLog:
                     for fragment in dataset.get_fragments(filter=_hive_filter(start, end)))
                 for start, end in windows]
 
+    def read_table(self, start: datetime, end: datetime, columns: list[str]) -> pa.Table | None:
+        """The rows of `read_partition` as one Arrow table in the contract's types, for the engine; None when a
+        file's `ts` is text (CSV: the window is cut after parsing, in `read_partition`)."""
+        table = self._read_arrow(start, end, columns)
+        if table is None or ("ts" in table.column_names and not pa.types.is_timestamp(table.schema.field("ts").type)):
+            return None
+        return table
+
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
         """Rows with `start <= ts < end`: only `columns` the files have, plus the file each row came from.
 
         Each file is read with its own column types and brought to the contract's (`frame_types`), so files
         written by different writers (or a first file whose column is null in every row) read as one frame.
         """
+        table = self._read_arrow(start, end, columns)
+        if table is None:
+            return pd.DataFrame()
+        frame = to_contract_frame(table)
+        if "ts" not in frame or isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
+            return frame
+        # text ts (CSV): parsed here to keep the window's rows
+        ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")
+        inside = (ts >= pd.Timestamp(utc(start))) & (ts < pd.Timestamp(utc(end)))
+        # an unreadable ts stays with the hour whose hive folder holds it, for the contract to quarantine
+        hive = frame[SOURCE_FILE].str.contains("hour=", regex=False) & _on_the_hour(start)
+        return frame[inside | (ts.isna() & hive)].reset_index(drop=True)
+
+    def _read_arrow(self, start: datetime, end: datetime, columns: list[str]) -> pa.Table | None:
         dataset = self._dataset()
         if dataset is None:
-            return pd.DataFrame()
+            return None
         wanted = [c for c in columns if c in set(dataset.schema.names)]
         if not wanted:
-            return pd.DataFrame()
+            return None
         tables = []
         for fragment in dataset.get_fragments(filter=_hive_filter(start, end)):   # hive folders pruned here
             has = set(fragment.physical_schema.names)
@@ -133,16 +155,8 @@ class LakeRequestLog:
             tables.append(table.select(wanted).append_column(
                 SOURCE_FILE, pa.array([fragment.path] * table.num_rows, pa.string())))
         if not tables:
-            return pd.DataFrame(columns=wanted + [SOURCE_FILE])
-        frame = to_contract_frame(pa.concat_tables(tables, promote_options="permissive"))
-        if "ts" not in frame or isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
-            return frame
-        # text ts (CSV): parsed here to keep the window's rows
-        ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")
-        inside = (ts >= pd.Timestamp(utc(start))) & (ts < pd.Timestamp(utc(end)))
-        # an unreadable ts stays with the hour whose hive folder holds it, for the contract to quarantine
-        hive = frame[SOURCE_FILE].str.contains("hour=", regex=False) & _on_the_hour(start)
-        return frame[inside | (ts.isna() & hive)].reset_index(drop=True)
+            return pa.table({c: pa.array([], pa.string()) for c in wanted + [SOURCE_FILE]})
+        return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _on_the_hour(start: datetime) -> bool:

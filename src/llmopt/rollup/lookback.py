@@ -21,6 +21,8 @@ from llmopt.resources import Resources
 from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empty_cells, plan_partitions, reduce_partition
 from llmopt.rollup.pool import EvidencePool, PooledEvidence, pool_evidence
 from llmopt.validate.contract import ContractBreach
+from llmopt.engine.partition import validate_and_reduce
+from llmopt.extract.frame_types import to_contract_frame
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,30 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
             be read); its message names the partition.
     """
     settings, policy = res.settings, res.settings.policy
-    clock = time.perf_counter()
-    frame = res.request_source.read_partition(partition.start, partition.end, columns_to_read(res))
+    clock = started = time.perf_counter()
+    columns = columns_to_read(res)
+    table = read_table(res, partition, columns)
+    seconds = {"read": time.perf_counter() - clock}
+    if table is not None and table.num_rows:
+        clock = time.perf_counter()
+        try:
+            result = validate_and_reduce(table, res.contract, res.prices, ROUTING_COLUMNS,
+                                         (partition.start, partition.end), policy.max_bad_row_share,
+                                         policy.bad_row_share_min_rows, settings.rollup_sample_rows)
+        except ContractBreach as breach:
+            return _breached(res, partition, fingerprint, window, breach, table.num_rows, seconds)
+        if result is not None:
+            res.request_log.replace_quarantine(partition.label, result.rejected)
+            seconds["validate + reduce"] = time.perf_counter() - clock
+            return PartitionRollup(partition, fingerprint, result.cells, result.sample, result.sample_threshold,
+                                   result.rows_read, result.rows_quarantined, result.reasons,
+                                   result.expectation_results, seconds=seconds, worker=WORKER)
+    frame = to_contract_frame(table) if table is not None else \
+        res.request_source.read_partition(partition.start, partition.end, columns)
     joined = None
     if res.feedback is not None:
         frame, joined = res.feedback.join(frame, partition.start, partition.end)
-    seconds = {"read": time.perf_counter() - clock}
+    seconds = {"read": time.perf_counter() - started}
     if frame.empty and window is not None and partition.start < window.start:
         # an earlier hour without rows holds no evidence to judge (a missing column is the window's to report)
         return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0,
@@ -123,14 +143,7 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
                                         (partition.start, partition.end),
                                         policy.bad_row_share_min_rows) if len(frame.columns) else None
     except ContractBreach as breach:
-        if breach.rejected is not None:
-            res.request_log.replace_quarantine(partition.label, breach.rejected)
-        if window is None or partition.start >= window.start:
-            raise breach.located(partition.label) from None
-        quarantined = 0 if breach.rejected is None else len(breach.rejected)
-        return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0,
-                               len(frame), quarantined, seconds=seconds,
-                               excluded=str(breach).removeprefix("data contract breached: "))
+        return _breached(res, partition, fingerprint, window, breach, len(frame), seconds)
     if outcome is None or outcome.rows_read == 0:
         return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0)
     res.request_log.replace_quarantine(partition.label, outcome.rejected)
@@ -142,6 +155,29 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
                            outcome.rows_quarantined, outcome.reasons, outcome.expectation_results,
                            seconds=seconds, worker=WORKER, feedback_scores=joined.scores if joined else 0,
                            newest_score=joined.newest.isoformat() if joined and joined.newest else None)
+
+
+def read_table(res: Resources, partition: Partition, columns: list[str]):
+    """The partition as Arrow for the engine, or None for the pandas path (`engine: pandas`, late feedback to
+    join, or a source that cannot give Arrow)."""
+    reader = getattr(res.request_source, "read_table", None)
+    if res.settings.engine != "duckdb" or res.feedback is not None or reader is None:
+        return None
+    return reader(partition.start, partition.end, columns)
+
+
+def _breached(res: Resources, partition: Partition, fingerprint: str, window: Window | None,
+              breach: ContractBreach, rows: int, seconds: dict) -> PartitionRollup:
+    """A batch-level breach: quarantine what is known bad; in the window, stop the run naming the partition;
+    in an earlier hour, leave that hour out of the evidence."""
+    if breach.rejected is not None:
+        res.request_log.replace_quarantine(partition.label, breach.rejected)
+    if window is None or partition.start >= window.start:
+        raise breach.located(partition.label) from None
+    quarantined = 0 if breach.rejected is None else len(breach.rejected)
+    return PartitionRollup(partition, fingerprint, empty_cells(), pd.DataFrame({SAMPLE_KEY: []}), 1.0,
+                           rows, quarantined, seconds=seconds,
+                           excluded=str(breach).removeprefix("data contract breached: "))
 
 
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:

@@ -17,7 +17,7 @@ from pyarrow import fs as pafs
 from llmopt.extract.filesystems import open_filesystem
 from llmopt.rollup.partition import Partition, PartitionRollup
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2                 # 2: sample keys from MD5 (the same in pandas and DuckDB)
 
 
 class RollupStore:

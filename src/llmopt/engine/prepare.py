@@ -1,0 +1,133 @@
+"""The partition's rows typed, checked and keyed in one DuckDB statement (`ROWS_TABLE`).
+
+Per row: the contract's typed columns (text `ts` parsed, NaN as null, provider derived from the model as
+`frame_types.derive_provider` does), the reasons found before the rules (`ts` outside the partition, a source's
+own `mapping_reason`), one flag per row rule (`rules.row_rules`, on rows without such a reason, as GX sees only
+those), the priced-model check, `reason` (all of a row's reasons, in the contract's order, or null when valid),
+the list-price cost and the row's sample key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from llmopt.engine.rules import RowRule, literal, quote, register_regex_misses, row_rules, unique_columns
+from llmopt.extract.frame_types import COLUMN_KINDS
+from llmopt.extract.schema import ABSENT_MEANS_NULL
+from llmopt.prices import PriceMap
+from llmopt.validate.contract import MAPPING_REASON
+
+ROWS_TABLE = "checked_rows"
+PRICES_TABLE = "model_prices"
+OUTSIDE = "ts is outside the hour it is stored under (store ts in UTC)"
+# u ∈ [0, 1) from the low 64 bits of MD5 of the row's id: the same in every run, worker and engine version
+SAMPLE_KEY_SQL = "(md5_number_lower(CAST({id} AS VARCHAR)) >> 11)::DOUBLE / 9007199254740992.0"
+_NULL_OF = {"string": "NULL::VARCHAR", "timestamp": "NULL::TIMESTAMPTZ", "integer": "NULL::DOUBLE",
+            "number": "NULL::DOUBLE"}
+
+
+@dataclass(frozen=True)
+class PreparedRows:
+    """What the later queries over `ROWS_TABLE` need to know of it."""
+
+    rules: list[RowRule]
+    columns: set[str]                  # the columns the rows have (absent optional ones as null)
+    as_read_sql: str                   # the columns as read (for the quarantine)
+    typed_names: list[str]             # the typed columns (for the sample)
+    pre_reasons: list[str]             # SQL of each reason found before the rules
+
+
+def price_table(prices: PriceMap) -> pa.Table:
+    """The price map as a table to join on `model` (provider null where the map says `unknown`)."""
+    entries = prices.entries()
+    return pa.table({
+        "name": pa.array([e.model for e in entries], pa.string()),
+        "map_provider": pa.array([None if e.provider == "unknown" else e.provider for e in entries], pa.string()),
+        "input_usd": pa.array([e.input_usd_per_token for e in entries], pa.float64()),
+        "cached_usd": pa.array([e.cached_input_usd_per_token for e in entries], pa.float64()),
+        "output_usd": pa.array([e.output_usd_per_token for e in entries], pa.float64())})
+
+
+def _typed(name: str, arrow_type: pa.DataType, kind: str | None) -> str | None:
+    """The SQL of a column in its contract type, or None when its type is not the contract's (the pandas path
+    then names the breach)."""
+    col = f"s.{quote(name)}"
+    if kind is None:
+        return col
+    if pa.types.is_null(arrow_type):
+        return _NULL_OF[kind]
+    text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if kind == "string":
+        return col if text else None
+    if kind == "timestamp":
+        return col if pa.types.is_timestamp(arrow_type) else f"TRY_CAST({col} AS TIMESTAMPTZ)" if text else None
+    if pa.types.is_integer(arrow_type):
+        return col
+    if pa.types.is_floating(arrow_type):
+        return f"nullif(CAST({col} AS DOUBLE), 'NaN'::DOUBLE)"      # NaN is null, as pandas reads it
+    return None
+
+
+def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
+                 window: tuple[datetime, datetime]) -> PreparedRows | None:
+    """Create `ROWS_TABLE` from the registered `source_rows`; None when a column's type needs the pandas path."""
+    names = [n for n in schema.names if n != "__row"]
+    if any(c not in names for c in required if c not in ABSENT_MEANS_NULL):
+        return None
+    typed = {}
+    for name in names:
+        sql = _typed(name, schema.field(name).type, COLUMN_KINDS.get(name))
+        if sql is None:
+            return None
+        typed[name] = sql
+    for name in required:                # absent optional columns: null in every row
+        typed.setdefault(name, _NULL_OF[COLUMN_KINDS[name]])
+    model = typed.get("model", "NULL::VARCHAR")
+    derived = f"CASE WHEN contains({model}, '/') THEN split_part({model}, '/', 1) END"
+    typed["provider"] = f"coalesce({typed.get('provider', 'NULL::VARCHAR')}, p.map_provider, {derived})"
+    fractional = [sql for c, sql in typed.items() if COLUMN_KINDS.get(c) == "integer" and sql.startswith("nullif")]
+    if fractional:                       # integers in a float column must be whole, else the pandas path names it
+        whole = " AND ".join(f"coalesce(bool_and({sql} = floor({sql})), TRUE)" for sql in fractional)
+        if not con.execute(f"SELECT {whole} FROM source_rows s").fetchall()[0][0]:
+            return None
+    columns = set(typed)
+    rules = row_rules(suite, columns)
+    register_regex_misses(con, rules, "source_rows")
+    start, end = (literal(t.isoformat()) + "::TIMESTAMPTZ" for t in window)
+    # µs (floor) against whole-µs bounds orders as ns does
+    pre = [f"CASE WHEN ts IS NOT NULL AND (ts::TIMESTAMPTZ < {start} OR ts::TIMESTAMPTZ >= {end}) "
+           f"THEN {literal(OUTSIDE)} END"]
+    if MAPPING_REASON in columns:
+        pre.append(quote(MAPPING_REASON))
+    raw = {n: f"s.{quote(n)}" if n in names else sql for n, sql in typed.items()}
+    raw["provider"] = typed["provider"]
+    select = ", ".join(["s.__row"] + [f"{sql} AS {quote(n)}" for n, sql in typed.items()]
+                       + [f"{sql} AS {quote('__raw_' + n)}" for n, sql in raw.items()]
+                       + ["p.name IS NOT NULL AS __priced", "p.input_usd", "p.cached_usd", "p.output_usd"])
+    dups = ", ".join(f"count(*) OVER (PARTITION BY {quote(c)}, __pre IS NULL) > 1 AS {quote('__dup_' + c)}"
+                     for c in unique_columns(rules)) or "NULL AS __no_dups"
+    flags = ", ".join(f"(__pre IS NULL AND {r.condition}) AS __r{i}" for i, r in enumerate(rules)) or "NULL AS __r"
+    found = ", ".join(f"CASE WHEN __r{i} THEN {literal(r.reason)} END" for i, r in enumerate(rules)) or "NULL"
+    cached = "coalesce(cached_tokens, 0)"
+    price_reason = ("CASE WHEN __pre IS NULL AND __rules IS NULL AND cost_usd IS NULL AND model IS NOT NULL "
+                    "AND NOT __priced THEN 'no price for model ' || model || ' and cost_usd is null' END")
+    key_id = "coalesce(prompt_id, request_id)" if "prompt_id" in columns else "request_id"
+    con.execute(f"""
+        CREATE TEMP TABLE {ROWS_TABLE} AS
+        WITH typed AS (SELECT {select} FROM source_rows s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name),
+        pre AS (SELECT *, nullif(concat_ws('; ', {', '.join(pre)}), '') AS __pre FROM typed),
+        dup AS (SELECT *, {dups} FROM pre),
+        flagged AS (SELECT *, {flags} FROM dup),
+        ruled AS (SELECT *, nullif(concat_ws('; ', {found}), '') AS __rules FROM flagged),
+        priced AS (SELECT *, {price_reason} AS price_reason FROM ruled)
+        SELECT *, coalesce(__pre, __rules, price_reason) AS reason,
+               coalesce(cost_usd, (prompt_tokens - {cached}) * input_usd + {cached} * cached_usd
+                        + completion_tokens * output_usd) AS __cost,
+               {SAMPLE_KEY_SQL.format(id=key_id)} AS __key
+        FROM priced""")
+    as_read = ", ".join(f"{quote('__raw_' + n)} AS {quote(n)}" for n in raw)
+    return PreparedRows(rules, columns, as_read, [n for n in typed if n != MAPPING_REASON],
+                        pre)

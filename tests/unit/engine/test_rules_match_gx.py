@@ -1,0 +1,116 @@
+"""The engine (DuckDB) against the reference path (Great Expectations on pandas + `reduce_partition`) on the same
+rows: every row class of the hostile-input suite, duplicates, non-ASCII names, optional columns absent, typed nulls.
+
+Equal: which rows are quarantined and each one's reasons (in order), the reason counts, each expectation's
+unexpected count, the bad-row breach; the cells' counts exactly and their sums to 1e-9 relative; the sample's rows
+and threshold exactly; latency quantiles from the sketches within the REQ rank error (2%).
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import datasketches
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from llmopt.engine.partition import validate_and_reduce
+from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.schema import ROUTING_COLUMNS
+from llmopt.extract.synthetic import generate_requests
+from llmopt.rollup.partition import reduce_partition
+from llmopt.validate.contract import ContractBreach, RequestContract
+from llmopt.settings import BUNDLED_CONTRACTS
+from tests.unit.extract.test_hostile_input import GOOD, ROW_CLASSES
+
+START = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+WINDOW = (START, START + timedelta(hours=1))
+TEXT_ONLY = {"non-numeric tokens"}          # text in a number column: Arrow cannot hold it (the pandas path reads it)
+
+
+@pytest.fixture(scope="module")
+def contract():
+    return RequestContract(BUNDLED_CONTRACTS)
+
+
+def hostile_table(prices, good_rows: int = 3000, text_ts: bool = True, drop: tuple[str, ...] = ()) -> pa.Table:
+    """Good synthetic rows of the hour, one row of each hostile class, two copies of one id, non-ASCII names."""
+    good = generate_requests(good_rows, hours=1, end=WINDOW[1], seed=3)
+    bad = [{**GOOD, **values, "request_id": values.get("request_id", f"bad-{i}")}
+           for i, (name, (values, _)) in enumerate(ROW_CLASSES.items()) if name not in TEXT_ONLY]
+    bad += [{**GOOD, "request_id": "dup-1"}, {**GOOD, "request_id": "dup-1"},
+            {**GOOD, "request_id": "uni-1", "service": "café-support", "task_type": "résumé"},
+            {**GOOD, "request_id": "uni-2", "service": "_hidden"}]
+    bad = pd.DataFrame(bad)
+    bad["ts"] = bad["ts"] if text_ts else pd.to_datetime(bad["ts"], utc=True, errors="coerce", format="ISO8601")
+    good["ts"] = good["ts"].dt.strftime("%Y-%m-%d %H:%M:%S.%f") if text_ts else good["ts"]
+    frame = pd.concat([good, bad], ignore_index=True)
+    frame = frame[[c for c in frame.columns if c not in drop]]
+    frame = frame.astype({c: float for c in ("max_tokens", "cost_usd") if c in frame})
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def both(table, contract, prices, share=0.5, sample_rows=500):
+    engine = validate_and_reduce(table, contract, prices, ROUTING_COLUMNS, WINDOW, share, 100, sample_rows)
+    outcome = contract.validate(to_contract_frame(table), ROUTING_COLUMNS, prices, share, WINDOW, 100)
+    cells, sample, threshold = reduce_partition(outcome.valid, prices, sample_rows)
+    return engine, outcome, cells, sample, threshold
+
+
+@pytest.mark.parametrize("text_ts", [True, False], ids=["text ts (SQLite)", "timestamp ts (Parquet)"])
+@pytest.mark.parametrize("drop", [(), ("cost_usd", "variant", "cached_tokens", "provider", "max_tokens")],
+                         ids=["every column", "optional columns absent"])
+def test_the_engine_quarantines_and_reduces_as_gx_on_pandas(contract, prices, text_ts, drop):
+    engine, outcome, cells, sample, threshold = both(hostile_table(prices, text_ts=text_ts, drop=drop),
+                                                     contract, prices)
+    assert engine is not None, "the engine declined healthy-typed rows"
+    reasons = lambda rows: list(zip(rows["request_id"].astype(str), rows["reason"]))   # noqa: E731
+    assert reasons(engine.rejected) == reasons(outcome.rejected)
+    assert len(engine.rejected) >= len(ROW_CLASSES) - len(TEXT_ONLY) + 2 - (3 if "cost_usd" in drop else 0)
+    assert engine.reasons == outcome.reasons
+    counts = lambda results, level: {(r["expectation"], tuple(r["columns"])): r["unexpected_count"]   # noqa: E731
+                                     for r in results if r["level"] == level}
+    assert counts(engine.expectation_results, "row") == counts(outcome.expectation_results, "row")
+    # GX keeps one `expect_column_to_exist` of the suite's nine (it merges same-type configurations); ours lists each
+    assert counts(outcome.expectation_results, "batch").items() <= counts(engine.expectation_results, "batch").items()
+    assert engine.rows_read == outcome.rows_read
+    ec, pc = engine.cells.drop(columns="latency_sketch"), cells.drop(columns="latency_sketch")
+    assert list(ec.columns) == list(pc.columns)
+    pd.testing.assert_frame_equal(ec, pc, check_dtype=False, rtol=1e-9)
+    for ours_blob, ref_blob in zip(engine.cells["latency_sketch"], cells["latency_sketch"]):
+        ours_q = datasketches.req_floats_sketch.deserialize(bytes(ours_blob))
+        ref_q = datasketches.req_floats_sketch.deserialize(bytes(ref_blob))
+        assert ours_q.n == ref_q.n
+        if ref_q.n:
+            for q in (0.5, 0.95, 0.99):     # REQ compacts by coin flips: two sketches of the same rows agree in rank
+                if ref_q.is_estimation_mode():
+                    assert ours_q.get_rank(ref_q.get_quantile(q), True) == pytest.approx(q, abs=0.02)
+                else:
+                    assert ours_q.get_quantile(q) == ref_q.get_quantile(q)
+    assert engine.sample_threshold == threshold < 1.0
+    assert list(engine.sample["request_id"]) == list(sample["request_id"])
+    np.testing.assert_array_equal(engine.sample["sample_key"], sample["sample_key"])
+    assert (engine.sample["ts"] == sample["ts"]).all()
+
+
+def test_a_bad_row_share_above_the_limit_is_the_same_breach(contract, prices):
+    table = hostile_table(prices, good_rows=100)
+    with pytest.raises(ContractBreach) as ours:
+        validate_and_reduce(table, contract, prices, ROUTING_COLUMNS, WINDOW, 0.05, 100, 500)
+    with pytest.raises(ContractBreach) as ref:
+        contract.validate(to_contract_frame(table), ROUTING_COLUMNS, prices, 0.05, WINDOW, 100)
+    assert str(ours.value) == str(ref.value)
+    assert "max_bad_row_share" in str(ours.value) and len(ours.value.rejected) == len(ref.value.rejected)
+
+
+@pytest.mark.parametrize("column, values", [
+    ("prompt_tokens", pa.array(["abc"] * 3, pa.string())),        # text in a number column
+    ("service", pa.array([1, 2, 3], pa.int64())),                  # numbers in a text column
+    ("completion_tokens", pa.array([1.5, 2.0, 3.0])),              # a non-whole integer
+])
+def test_a_mistyped_column_is_left_to_the_pandas_path_which_names_it(contract, prices, column, values):
+    table = hostile_table(prices, good_rows=0).slice(0, 3)
+    table = table.set_column(table.column_names.index(column), column, values)
+    assert validate_and_reduce(table, contract, prices, ROUTING_COLUMNS, WINDOW, 0.5, 100, 500) is None
+    with pytest.raises(ContractBreach, match=column):
+        contract.validate(to_contract_frame(table), ROUTING_COLUMNS, prices, 0.5, WINDOW, 100)
