@@ -66,7 +66,8 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
             return None
         rows_read, bad = con.execute(f"SELECT count(*), count(reason) FROM {ROWS_TABLE}").fetchall()[0]
         rejected = to_contract_frame(con.sql(
-            f"SELECT {prepared.as_read_sql}, reason FROM {ROWS_TABLE} WHERE reason IS NOT NULL ORDER BY __row"
+            f"SELECT {prepared.as_read_sql}, r.reason FROM {ROWS_TABLE} r JOIN source_rows s ON s.__row = r.__row "
+            "WHERE r.reason IS NOT NULL ORDER BY r.__row"
         ).to_arrow_table())
         reasons = _reason_counts(con, prepared)
         results = _expectation_results(contract.suite_json, prepared, reasons)

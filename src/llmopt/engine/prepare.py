@@ -23,8 +23,9 @@ from llmopt.validate.contract import MAPPING_REASON
 ROWS_TABLE = "checked_rows"
 PRICES_TABLE = "model_prices"
 OUTSIDE = "ts is outside the hour it is stored under (store ts in UTC)"
-# u ∈ [0, 1) from the low 64 bits of MD5 of the row's id: the same in every run, worker and engine version
-SAMPLE_KEY_SQL = "(md5_number_lower(CAST({id} AS VARCHAR)) >> 11)::DOUBLE / 9007199254740992.0"
+# u ∈ [0, 1) from DuckDB's 64-bit hash of the row's id: the same in every run and worker (not promised across
+# DuckDB releases: the rollup format names the release, so an upgrade recomputes rollups rather than mix keys)
+SAMPLE_KEY_SQL = "(hash(CAST({id} AS VARCHAR)) >> 11)::DOUBLE / 9007199254740992.0"
 _NULL_OF = {"string": "NULL::VARCHAR", "timestamp": "NULL::TIMESTAMPTZ", "integer": "NULL::DOUBLE",
             "number": "NULL::DOUBLE"}
 
@@ -35,7 +36,7 @@ class PreparedRows:
 
     rules: list[RowRule]
     columns: set[str]                  # the columns the rows have (absent optional ones as null)
-    as_read_sql: str                   # the columns as read (for the quarantine)
+    as_read_sql: str                   # the columns as read, of `ROWS_TABLE r JOIN source_rows s` (the quarantine)
     typed_names: list[str]             # the typed columns (for the sample)
     pre_reasons: list[str]             # SQL of each reason found before the rules
 
@@ -102,12 +103,15 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
            f"THEN {literal(OUTSIDE)} END"]
     if MAPPING_REASON in columns:
         pre.append(quote(MAPPING_REASON))
-    raw = {n: f"s.{quote(n)}" if n in names else sql for n, sql in typed.items()}
-    raw["provider"] = typed["provider"]
     select = ", ".join(["s.__row"] + [f"{sql} AS {quote(n)}" for n, sql in typed.items()]
-                       + [f"{sql} AS {quote('__raw_' + n)}" for n, sql in raw.items()]
                        + ["p.name IS NOT NULL AS __priced", "p.input_usd", "p.cached_usd", "p.output_usd"])
-    dups = ", ".join(f"count(*) OVER (PARTITION BY {quote(c)}, __pre IS NULL) > 1 AS {quote('__dup_' + c)}"
+    con.execute(f"""CREATE TEMP VIEW typed_rows AS
+        SELECT *, nullif(concat_ws('; ', {', '.join(pre)}), '') AS __pre
+        FROM (SELECT {select} FROM source_rows s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name)""")
+    for c in unique_columns(rules):      # the values more than one checked row has (GX checks rows without __pre)
+        con.execute(f"CREATE TEMP TABLE {quote('__dups_' + c)} AS SELECT {quote(c)} AS v FROM typed_rows "
+                    f"WHERE __pre IS NULL AND {quote(c)} IS NOT NULL GROUP BY ALL HAVING count(*) > 1")
+    dups = ", ".join(f"{quote(c)} IN (SELECT v FROM {quote('__dups_' + c)}) AS {quote('__dup_' + c)}"
                      for c in unique_columns(rules)) or "NULL AS __no_dups"
     flags = ", ".join(f"(__pre IS NULL AND {r.condition}) AS __r{i}" for i, r in enumerate(rules)) or "NULL AS __r"
     found = ", ".join(f"CASE WHEN __r{i} THEN {literal(r.reason)} END" for i, r in enumerate(rules)) or "NULL"
@@ -117,10 +121,7 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
     key_id = "coalesce(prompt_id, request_id)" if "prompt_id" in columns else "request_id"
     con.execute(f"""
         CREATE TEMP TABLE {ROWS_TABLE} AS
-        WITH typed AS (SELECT {select} FROM source_rows s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name),
-        pre AS (SELECT *, nullif(concat_ws('; ', {', '.join(pre)}), '') AS __pre FROM typed),
-        dup AS (SELECT *, {dups} FROM pre),
-        flagged AS (SELECT *, {flags} FROM dup),
+        WITH flagged AS (SELECT *, {flags} FROM (SELECT *, {dups} FROM typed_rows)),
         ruled AS (SELECT *, nullif(concat_ws('; ', {found}), '') AS __rules FROM flagged),
         priced AS (SELECT *, {price_reason} AS price_reason FROM ruled)
         SELECT *, coalesce(__pre, __rules, price_reason) AS reason,
@@ -128,6 +129,8 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
                         + completion_tokens * output_usd) AS __cost,
                {SAMPLE_KEY_SQL.format(id=key_id)} AS __key
         FROM priced""")
-    as_read = ", ".join(f"{quote('__raw_' + n)} AS {quote(n)}" for n in raw)
+    # the quarantine keeps each row as read (the source's own values, with the derived provider)
+    as_read = ", ".join("r.provider" if n == "provider" else f"s.{quote(n)}" if n in names else f"r.{quote(n)}"
+                        for n in typed)
     return PreparedRows(rules, columns, as_read, [n for n in typed if n != MAPPING_REASON],
                         pre)

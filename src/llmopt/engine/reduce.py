@@ -42,18 +42,21 @@ def cells_of(con, prepared: PreparedRows) -> pd.DataFrame:
     cells = cells.astype({c: "int64" if c in COUNTS else "float64" for c in SUM_COLUMNS})
     cells = cells.astype({c: "str" for c in CELL_KEYS + ["provider"]})
     cells = cells[CELL_KEYS + SUM_COLUMNS + ["provider"]]                 # as reduce_partition orders them
-    ok = f"{VALID} AND status = 'ok' AND latency_ms IS NOT NULL"
-    sizes = con.execute(f"SELECT {KEYS}, count(*) FROM {ok} GROUP BY ALL ORDER BY {KEYS}").fetchall()
-    latencies = con.execute(f"SELECT latency_ms::FLOAT AS v FROM {ok} ORDER BY {KEYS}, __row").fetchnumpy()["v"]
-    latencies = np.asarray(latencies, dtype=np.float32)
-    sketches, at = {}, 0
-    for *key, n in sizes:
+    # each successful latency with its cell's number (a hash join on the few cells), grouped in numpy
+    con.register("cell_numbers", cells[CELL_KEYS].assign(__cell=np.arange(len(cells))))
+    fetched = con.sql(f"SELECT c.__cell AS cell, r.latency_ms::FLOAT AS v FROM {ROWS_TABLE} r "
+                      f"JOIN cell_numbers c USING ({KEYS}) WHERE r.reason IS NULL AND r.status = 'ok' "
+                      "AND r.latency_ms IS NOT NULL").fetchnumpy()
+    order = np.argsort(np.asarray(fetched["cell"]), kind="stable")
+    cell_of, values = np.asarray(fetched["cell"])[order], np.asarray(fetched["v"], dtype=np.float32)[order]
+    bounds = np.searchsorted(cell_of, np.arange(len(cells) + 1))
+    sketches = {}
+    for i, key in enumerate(cells[CELL_KEYS].itertuples(index=False)):
         sketch = datasketches.req_floats_sketch(SKETCH_K, True)
-        sketch.update(latencies[at:at + n])
+        if bounds[i + 1] > bounds[i]:
+            sketch.update(values[bounds[i]:bounds[i + 1]])
         sketches[tuple(key)] = sketch.serialize()
-        at += n
-    empty = datasketches.req_floats_sketch(SKETCH_K, True).serialize()
-    cells["latency_sketch"] = [sketches.get(tuple(k), empty) for k in cells[CELL_KEYS].itertuples(index=False)]
+    cells["latency_sketch"] = [sketches[tuple(k)] for k in cells[CELL_KEYS].itertuples(index=False)]
     return cells
 
 

@@ -6,7 +6,7 @@ DataSketches). REQ rather than KLL or t-digest: it is mergeable with proven erro
 its error is relative to the rank's distance from the top (`hra`), so p95/p99 latency, which guardrails
 and timeouts read, are the most accurate (0.4% on p99 of 200k lognormal latencies vs 1.1% for KLL k=400).
 
-The sample is a bottom-k sample on a hash (MD5) of `request_id`: each row's key u ∈ [0, 1) is the same in every
+The sample is a bottom-k sample on a 64-bit hash of `request_id`: each row's key u ∈ [0, 1) is the same in every
 run and on every worker, the partition keeps its k smallest keys and its threshold τ, and keeping u < min τ
 from every partition gives a uniform sample of the whole lookback (rate min τ) that merges exactly.
 """
@@ -90,8 +90,8 @@ class PartitionRollup:
 
 
 def sample_keys(request_ids: pd.Series) -> np.ndarray:
-    """u ∈ [0, 1) from a 64-bit hash (the low half of MD5) of each id: the same in every run, on every worker and
-    in both engines (`llmopt.engine.prepare.SAMPLE_KEY_SQL` is this function)."""
+    """u ∈ [0, 1) from a 64-bit hash (DuckDB's) of each id: the same in every run, on every worker and in both
+    engines (`llmopt.engine.prepare.SAMPLE_KEY_SQL` is this function)."""
     ids = pa.table({"id": pa.array(request_ids.astype(str).to_numpy(dtype=object), pa.string())})
     with duckdb.connect() as con:
         return con.execute(f"SELECT {SAMPLE_KEY_SQL.format(id='id')} AS u FROM ids").fetchnumpy()["u"].astype(float)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import duckdb
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
@@ -17,7 +19,8 @@ from pyarrow import fs as pafs
 from llmopt.extract.filesystems import open_filesystem
 from llmopt.rollup.partition import Partition, PartitionRollup
 
-FORMAT_VERSION = 2                 # 2: sample keys from MD5 (the same in pandas and DuckDB)
+# 2: sample keys from DuckDB's hash (both engines), which is stable within a DuckDB release
+FORMAT_VERSION = f"2+duckdb{duckdb.__version__}"
 
 
 class RollupStore:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from pyarrow import fs as pafs
 
 from llmopt.domain import utc
-from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.frame_types import conform_table, to_contract_frame
 from llmopt.extract.sources import SOURCE_FILE, register
 from llmopt.extract.sources.mapping import resolve
 from llmopt.extract.sources.objects import ObjectFiles, StoredFile, fingerprint_files
@@ -96,6 +96,10 @@ class OtelRequestLog:
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
         """The requests that started in [start, end), as contract columns + `source_file` + `mapping_reason`."""
+        return to_contract_frame(self.read_table(start, end, columns))
+
+    def read_table(self, start: datetime, end: datetime, columns: list[str]) -> pa.Table:
+        """`read_partition` as Arrow, for the columnar engine."""
         rows, notes = self._rows(start)
         ts = rows.column("start_ns").to_numpy(zero_copy_only=False)
         first, stop = (int(np.searchsorted(ts, _ns(moment))) for moment in (start, end))
@@ -105,8 +109,7 @@ class OtelRequestLog:
             log.info("otel %s: %s", self.files.uri, ", ".join(f"{k} ×{v}" for k, v in sorted(notes.items())))
         keep = [c for c in MAPPED if c in columns or c in ("request_id", "ts")]
         table = window.append_column("ts", pc.cast(window.column("start_ns"), pa.timestamp("ns", "UTC")))
-        table = table.select([c for c in [*keep, SOURCE_FILE, MAPPING_REASON] if c in table.column_names])
-        return to_contract_frame(table)
+        return conform_table(table.select([c for c in [*keep, SOURCE_FILE, MAPPING_REASON] if c in table.column_names]))
 
     def describe_fields(self) -> dict[str, str]:
         """Where each contract column comes from (`llmopt sources check`)."""
