@@ -13,7 +13,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 
-.PHONY: install install-test demo test test-fast bench bench-sources bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
+.PHONY: install install-test demo test test-fast bench bench-postgres bench-sources bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,15 @@ test: install-test                 ## the whole suite; fixtures start PostgreSQL
 test-fast: install-test            ## unit tests that start no server and run no flow (~30 s)
 	$(BIN)/pytest -q -m "not slow and not integration"
 
-bench: install                     ## `llmopt run` on a 1M-row SQLite hour, then a 10M-row 24 h Parquet lake cold and warm (~5 min)
+bench: install                     ## `llmopt run` on a 1M-row SQLite hour, an empty hour, a 10M-row 24 h Parquet lake cold and warm (~5 min)
 	$(BIN)/llmopt bench scale --rows 1000000 --hours 1 --format sqlite
+	$(BIN)/llmopt bench scale --rows 0 --hours 1 --format sqlite
 	$(BIN)/llmopt bench scale --rows 10000000 --hours 24 --format parquet
+
+bench-postgres: install-test       ## the 1M-row hour on a throwaway PostgreSQL server (its binaries: see .ci/run)
+	$(BIN)/python -c "import subprocess, sys; from tests.services import start_postgres; url, stop = start_postgres(); \
+	  code = subprocess.call(['$(BIN)/llmopt', 'bench', 'scale', '--rows', '1000000', '--hours', '1', \
+	  '--format', 'postgres', '--set', 'database_url=' + url]); stop(); sys.exit(code)"
 
 bench-sources: install             ## read + map rows/s of the LiteLLM, Langfuse and OpenTelemetry sources on generated logs
 	$(BIN)/llmopt bench sources --format litellm --rows 100000

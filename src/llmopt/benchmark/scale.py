@@ -5,7 +5,8 @@ Warm: the next hour's run (the earlier hours' rollups are reused; one new hour i
 Each run is a separate `llmopt run` process against a running Prefect server (as in production, where a
 deployment's runs do not start a server): wall seconds, peak RSS of that process (VmHWM), seconds per task
 run (read back from Prefect), rows/s, and the ratio to a plain GROUP BY of the same rows (DuckDB on the
-Parquet files; SQLite's own GROUP BY for `--format sqlite`).
+Parquet files; the database's own GROUP BY for `--format sqlite` and `--format postgres`, whose server is
+`--set database_url=postgresql+psycopg://…`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ def write_lake(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, se
     per_hour = rows // hours
     bases = [generate_requests(per_hour, hours=1, seed=s, end=END, prices=prices) for s in range(BASE_HOURS)]
     engine = None
-    if fmt == "sqlite":
+    if fmt in ("sqlite", "postgres"):
+        from sqlalchemy import text
+
         from llmopt.extract.sql_source import SqlRequestLog
 
         engine = SqlRequestLog(settings_values["database_url"], "llm_requests", "llm_requests_quarantine")
+        with engine.engine.begin() as conn:          # a bench starts from an empty table
+            conn.execute(text("DROP TABLE IF EXISTS llm_requests"))
     for h in range(hours + 1):
         shift = timedelta(hours=h - hours + 1)
         hour = bases[h % BASE_HOURS].assign(ts=lambda f: f["ts"] + shift,
@@ -108,10 +113,16 @@ def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, tas
               "policy": {"lookback_hours": hours}}
     if fmt == "parquet":
         values["requests_path"] = str(root / "lake")
+    if fmt == "postgres":
+        if not (extra_settings or {}).get("database_url", "").startswith("postgresql"):
+            raise ValueError("--format postgres needs --set database_url=postgresql+psycopg://… (a server to fill)")
+        values["database_url"] = extra_settings["database_url"]
     config = root / "llmopt.yaml"
     config.write_text(yaml.safe_dump({**values, **(extra_settings or {})}))
     t = time.perf_counter()
     made = root / f".lake-{fmt}-{rows}-{hours}"
+    if fmt == "postgres":
+        made.unlink(missing_ok=True)                 # the server's table may have changed since
     if not made.exists():
         write_lake(root, fmt, rows, hours, prices, values)
         made.touch()

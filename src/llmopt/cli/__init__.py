@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale = _add(bench_sub, "scale", help="a lake of N rows over H hours through `llmopt run`, cold and warm")
     scale.add_argument("--rows", type=int, default=10_000_000)
     scale.add_argument("--hours", type=int, default=24)
-    scale.add_argument("--format", choices=["parquet", "sqlite"], default="parquet")
+    scale.add_argument("--format", choices=["parquet", "sqlite", "postgres"], default="parquet")
     scale.add_argument("--keep", help="keep the lake and stores in this folder (default: a temporary one)")
     scale.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a setting for the measured runs, e.g. --set dask_workers=2 (repeatable)")
