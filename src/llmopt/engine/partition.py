@@ -69,7 +69,7 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
             f"SELECT {prepared.as_read_sql}, r.reason FROM {ROWS_TABLE} r JOIN source_rows s ON s.__row = r.__row "
             "WHERE r.reason IS NOT NULL ORDER BY r.__row"
         ).to_arrow_table())
-        reasons = _reason_counts(con, prepared)
+        reasons = _reason_counts(con, prepared) if bad else {}
         results = _expectation_results(contract.suite_json, prepared, reasons)
         if rows_read and bad / rows_read > max_bad_row_share and rows_read >= min_rows_for_share:
             top = ", ".join(f"{r} ×{n}" for r, n in list(reasons.items())[:3])

@@ -95,8 +95,7 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
         if not con.execute(f"SELECT {whole} FROM source_rows s").fetchall()[0][0]:
             return None
     columns = set(typed)
-    rules = row_rules(suite, columns)
-    register_regex_misses(con, rules, "source_rows")
+    rules = register_regex_misses(con, row_rules(suite, columns), "source_rows")
     start, end = (literal(t.isoformat()) + "::TIMESTAMPTZ" for t in window)
     # µs (floor) against whole-µs bounds orders as ns does
     pre = [f"CASE WHEN ts IS NOT NULL AND (ts::TIMESTAMPTZ < {start} OR ts::TIMESTAMPTZ >= {end}) "
@@ -108,23 +107,28 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
     con.execute(f"""CREATE TEMP VIEW typed_rows AS
         SELECT *, nullif(concat_ws('; ', {', '.join(pre)}), '') AS __pre
         FROM (SELECT {select} FROM source_rows s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name)""")
+    dups = []
     for c in unique_columns(rules):      # the values more than one checked row has (GX checks rows without __pre)
-        con.execute(f"CREATE TEMP TABLE {quote('__dups_' + c)} AS SELECT {quote(c)} AS v FROM typed_rows "
+        table = quote("__dups_" + c)
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {quote(c)} AS v FROM typed_rows "
                     f"WHERE __pre IS NULL AND {quote(c)} IS NOT NULL GROUP BY ALL HAVING count(*) > 1")
-    dups = ", ".join(f"{quote(c)} IN (SELECT v FROM {quote('__dups_' + c)}) AS {quote('__dup_' + c)}"
-                     for c in unique_columns(rules)) or "NULL AS __no_dups"
+        any_dup = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        dups.append(f"{quote(c) + ' IN (SELECT v FROM ' + table + ')' if any_dup else 'FALSE'} AS {quote('__dup_' + c)}")
     flags = ", ".join(f"(__pre IS NULL AND {r.condition}) AS __r{i}" for i, r in enumerate(rules)) or "NULL AS __r"
+    any_flag = " OR ".join(f"__r{i}" for i in range(len(rules))) or "FALSE"
     found = ", ".join(f"CASE WHEN __r{i} THEN {literal(r.reason)} END" for i, r in enumerate(rules)) or "NULL"
     cached = "coalesce(cached_tokens, 0)"
-    price_reason = ("CASE WHEN __pre IS NULL AND __rules IS NULL AND cost_usd IS NULL AND model IS NOT NULL "
+    price_reason = ("CASE WHEN __pre IS NULL AND NOT __any AND cost_usd IS NULL AND model IS NOT NULL "
                     "AND NOT __priced THEN 'no price for model ' || model || ' and cost_usd is null' END")
     key_id = "coalesce(prompt_id, request_id)" if "prompt_id" in columns else "request_id"
+    # the reasons are joined only on rows that have one (CASE evaluates a branch on its own rows only)
     con.execute(f"""
         CREATE TEMP TABLE {ROWS_TABLE} AS
-        WITH flagged AS (SELECT *, {flags} FROM (SELECT *, {dups} FROM typed_rows)),
-        ruled AS (SELECT *, nullif(concat_ws('; ', {found}), '') AS __rules FROM flagged),
-        priced AS (SELECT *, {price_reason} AS price_reason FROM ruled)
-        SELECT *, coalesce(__pre, __rules, price_reason) AS reason,
+        WITH flagged AS (SELECT *, {flags} FROM (SELECT *, {', '.join(dups) or 'NULL AS __no_dups'} FROM typed_rows)),
+        priced AS (SELECT *, {price_reason} AS price_reason FROM (SELECT *, coalesce({any_flag}, FALSE) AS __any
+                                                                  FROM flagged))
+        SELECT *, CASE WHEN __pre IS NOT NULL THEN __pre WHEN __any THEN concat_ws('; ', {found})
+                       ELSE price_reason END AS reason,
                coalesce(cost_usd, (prompt_tokens - {cached}) * input_usd + {cached} * cached_usd
                         + completion_tokens * output_usd) AS __cost,
                {SAMPLE_KEY_SQL.format(id=key_id)} AS __key
