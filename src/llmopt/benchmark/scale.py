@@ -43,6 +43,9 @@ def write_lake(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, se
         engine = SqlRequestLog(settings_values["database_url"], "llm_requests", "llm_requests_quarantine")
         with engine.engine.begin() as conn:          # a bench starts from an empty table
             conn.execute(text("DROP TABLE IF EXISTS llm_requests"))
+    if per_hour == 0:                   # an hour with no traffic: the tables (or lake folder), empty
+        engine.ensure_tables() if engine is not None else (root / "lake").mkdir(parents=True, exist_ok=True)
+        return
     for h in range(hours + 1):
         shift = timedelta(hours=h - hours + 1)
         hour = bases[h % BASE_HOURS].assign(ts=lambda f: f["ts"] + shift,
@@ -133,8 +136,8 @@ def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, tas
     base = baseline_seconds(root, fmt, values, END - timedelta(hours=hours), END)
     for label, start in (("cold", cold_start), ("warm", cold_start + timedelta(hours=1))):
         summary, seconds, rss = timed_run(config, start, env)
-        lb = summary["lookback"]
-        read_rows = lb["rows_pooled"] if label == "cold" else summary["rows_read"]
+        lb = {"partitions": 0, "rollups_reused": 0, "rows_pooled": 0, **(summary.get("lookback") or {})}
+        read_rows = lb["rows_pooled"] if label == "cold" else summary.get("rows_read", 0)
         lines.append(f"\n{label}: {lb['partitions']} partitions ({lb['rollups_reused']} reused), "
                      f"{lb['rows_pooled']:,} rows pooled; status {summary['status']}")
         stages = pd.DataFrame(task_seconds(summary["prefect_flow_run_id"]), columns=["task", "seconds", "start", "end"])
@@ -146,7 +149,7 @@ def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, tas
         lines.append(f"inside the partition tasks (summed): {split}")
         lines.append(f"whole `llmopt run` process: {seconds:.1f} s, {read_rows / seconds:,.0f} rows read/s, "
                      f"peak RSS {rss:,.0f} MB")
-        if label == "cold":
+        if label == "cold" and lb["rows_pooled"]:
             lines.append(f"plain GROUP BY of the same {lb['rows_pooled']:,} rows: {base:.2f} s; data-proportional "
                          f"time (first partition start → last partition end) {span:.1f} s = {span / base:.1f}× "
                          f"the GROUP BY; whole process {seconds / base:.1f}×")

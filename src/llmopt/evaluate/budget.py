@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from sklearn.linear_model import Ridge
 
 MIN_HOURS = 48
 
@@ -57,6 +56,8 @@ def forecast_service(service: str, hourly: pd.Series, budget: float | None, conf
                               verdict=f"no forecast yet: {len(y)} hours of history < {MIN_HOURS}",
                               hourly_history=y.round(4).tolist())
     weekly = len(y) >= 14 * 24
+    from sklearn.linear_model import Ridge     # imported when a forecast is fitted (not on every run)
+
     model = Ridge(alpha=1.0).fit(features(full, full[0], weekly), y.to_numpy())
     future = pd.date_range(full[-1] + pd.Timedelta(hours=1), periods=24, freq="h")
     ahead = np.maximum(model.predict(features(future, full[0], weekly)), 0.0)

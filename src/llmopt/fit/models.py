@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import PoissonRegressor
-from sklearn.metrics import mean_absolute_error, mean_pinball_loss
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 
-from llmopt.fit.grouped import GroupedRegressor
 from llmopt.prices import PriceMap
 from llmopt.extract.schema import SHADOW_VARIANT
 
@@ -20,9 +15,17 @@ TOKENS = ("prompt_tokens", "completion_tokens")
 HOLDOUT_SHARE = 0.2
 CELL_KEYS = ["service", "task_type", "model"]
 
+if TYPE_CHECKING:
+    from llmopt.fit.grouped import GroupedRegressor
+# scikit-learn is imported where a model is built (~0.8 s a run with no traffic does not pay)
+
 
 def latency_quantile_model(quantile: float) -> GroupedRegressor:
     """Per-model gradient-boosted quantile regression of latency on tokens (monotone increasing)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from llmopt.fit.grouped import GroupedRegressor
+
     return GroupedRegressor(
         HistGradientBoostingRegressor(loss="quantile", quantile=quantile, max_iter=60,
                                       learning_rate=0.15, max_leaf_nodes=15, monotonic_cst=[1, 1],
@@ -32,6 +35,12 @@ def latency_quantile_model(quantile: float) -> GroupedRegressor:
 
 def completion_length_model() -> GroupedRegressor:
     """Per (task_type, model) Poisson GLM: E[completion] = exp(β₀ + β₁·log(1 + prompt_tokens))."""
+    from sklearn.linear_model import PoissonRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from llmopt.fit.grouped import GroupedRegressor
+
     return GroupedRegressor(
         make_pipeline(FunctionTransformer(np.log1p), PoissonRegressor(alpha=1e-6, solver="newton-cholesky")),
         group_columns=("task_type", "model"), feature_columns=("prompt_tokens",))
@@ -92,6 +101,8 @@ def fit_models(valid: pd.DataFrame, prices: PriceMap, sample_rows: int = 20_000,
     Latency and completion models use successful requests only (failed ones carry no answer),
     at most `sample_rows` per group, with a random 20% hold-out for the recorded scores.
     """
+    from sklearn.metrics import mean_absolute_error, mean_pinball_loss
+
     rng = np.random.default_rng(seed)
     ok = valid.loc[valid["status"] == "ok", ["task_type", "model", *TOKENS, "latency_ms"]]
     # Cap rows per (task, model) so 1M-row hours fit in seconds; the sample stays stratified.
