@@ -161,7 +161,7 @@ def pool_evidence(pool: EvidencePool, policy: Policy) -> PooledEvidence:
         return PooledEvidence(pd.DataFrame(columns=CELL_KEYS), pd.DataFrame(), 0.0, 0.0, pool.partitions, pool.reused,
                               0, [], pool.seconds, **report)
     cells = pd.concat(pool.cells, ignore_index=True)
-    lookback = cells["service"].map(lambda s: policy.for_service(s).lookback_hours)
+    lookback = _lookback_hours(cells["service"], policy)
     cells = cells[cells["end"] > window.end - pd.to_timedelta(lookback, unit="h")]
     drift = find_drift_in_windows(cells, window.end, drift_windows(policy.drift_recent_hours,
                                   policy.drift_short_hours), policy.drift_alpha)
@@ -193,10 +193,19 @@ def _latency_quantiles(blobs: pd.Series) -> tuple[float, float, float]:
     return tuple(float(sketch.get_quantile(q)) for q in (0.5, 0.95, 0.99))
 
 
+def _lookback_hours(services: pd.Series, policy: Policy) -> pd.Series:
+    """Per row, its service's lookback (each distinct service's policy built once, not once per row)."""
+    return services.map({s: policy.for_service(s).lookback_hours for s in services.unique()})
+
+
 def _decided_hours(frame: pd.DataFrame, decided: dict[tuple[str, str], int]) -> pd.Series:
     """Per row, the hours its task decides on after a drift finding (NaN where none was found)."""
-    task = pd.Series(list(zip(frame["service"], frame["task_type"])), index=frame.index, dtype=object)
-    return task.map(lambda key: decided.get(key, float("nan"))).astype(float)
+    if not decided:
+        return pd.Series(float("nan"), index=frame.index)
+    keys = pd.MultiIndex.from_tuples(list(decided), names=["service", "task_type"])
+    hours = pd.Series(list(decided.values()), index=keys, dtype=float)
+    at = pd.MultiIndex.from_arrays([frame["service"], frame["task_type"]])
+    return pd.Series(hours.reindex(at).to_numpy(), index=frame.index)
 
 
 def _after_drift(frame: pd.DataFrame, at: pd.Series, decided: dict[tuple[str, str], int], end) -> pd.Series:
@@ -213,7 +222,7 @@ def _pooled_sample(pool: EvidencePool, policy: Policy, decided: dict[tuple[str, 
     sample = pd.concat(samples, ignore_index=True)
     sample = sample[sample[SAMPLE_KEY] < pool.threshold]
     ts = pd.to_datetime(sample["ts"], utc=True)
-    lookback = sample["service"].map(lambda s: policy.for_service(s).lookback_hours)
+    lookback = _lookback_hours(sample["service"], policy)
     keep = ts >= pool.window.end - pd.to_timedelta(lookback, unit="h")
     keep &= _after_drift(sample, ts, decided, pool.window.end)
     return sample.loc[keep].drop(columns=[SAMPLE_KEY]).reset_index(drop=True)
