@@ -13,7 +13,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 # The demo's Prefect runs live next to its other stores, so `make prefect-ui` shows them.
 export PREFECT_HOME ?= $(CURDIR)/.llmopt/prefect
 
-.PHONY: install install-test demo test test-fast bench bench-postgres bench-sources bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
+.PHONY: install install-test demo test test-fast bench bench-gateway bench-postgres bench-sources bench-week bench-decisions bench-loop mlflow-ui prefect-ui serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: install                     ## `llmopt run` on a 1M-row SQLite hour, an e
 	$(BIN)/llmopt bench scale --rows 1000000 --hours 1 --format sqlite
 	$(BIN)/llmopt bench scale --rows 0 --hours 1 --format sqlite
 	$(BIN)/llmopt bench scale --rows 10000000 --hours 24 --format parquet
+
+bench-gateway: install-test        ## the loop on the real LiteLLM proxy, longer: 600 calls per task per cycle, up to 12 cycles
+	mkdir -p $(PREFECT_HOME)
+	LLMOPT_LOOP_CALLS_PER_TASK=600 LLMOPT_LOOP_MAX_CYCLES=12 $(BIN)/pytest -q -s tests/gateways/test_proxy_loop.py
 
 bench-postgres: install-test       ## the 1M-row hour on a throwaway PostgreSQL server (its binaries: see .ci/run)
 	$(BIN)/python -c "import subprocess, sys; from tests.services import start_postgres; url, stop = start_postgres(); \

@@ -11,6 +11,7 @@ with, within 3 binomial standard deviations; every call the proxy made went to 1
 """
 
 import math
+import os
 import random
 import uuid
 from collections import Counter
@@ -41,8 +42,9 @@ WORLD = {("summarize", "gpt-4o"): ModelTruth(0.86, 40, 900, 120),
          ("classify", "gpt-4o"): ModelTruth(0.92, 40, 300, 8, fail_every=50),
          ("classify", "gpt-4o-mini"): ModelTruth(0.62, 20, 300, 8)}
 NOISE = 0.03                # a score is the model's quality ± uniform noise of this half-width
-CALLS_PER_TASK = 150
-MAX_CYCLES = 8           # the move took 6 (explore 4, canary 1, switch 1): headroom for sampling
+# `make bench-gateway` runs this loop longer: more calls per cycle (tighter shares), more cycles allowed
+CALLS_PER_TASK = int(os.environ.get("LLMOPT_LOOP_CALLS_PER_TASK", 150))
+MAX_CYCLES = int(os.environ.get("LLMOPT_LOOP_MAX_CYCLES", 8))   # the move took 6 (explore 4, canary 1, switch 1)
 BASE = """\
 general_settings:
   master_key: os.environ/LITELLM_MASTER_KEY
