@@ -63,3 +63,39 @@ def test_change_rows_carry_their_evidence_in_one_line():
                               "now", from_settings={"max_tokens": 1024}, to_settings={"max_tokens": 960}))
     assert row.evidence == "expected truncation 0.30% [0.20%, 0.45%]; completion p99 871 tokens over 5210 successful requests"
     assert row.to_dict()["change"] == "max_tokens 1024 → 960 on m"
+
+
+
+def test_a_store_creation_killed_with_minus_9_leaves_a_store_the_next_run_can_use(tmp_path):
+    """MLflow migrates a new SQLite store step by step; a kill between two steps must not break the next run.
+
+    The kill lands while a migration holds a half-rebuilt table (`_alembic_tmp_*`): a file left in that state
+    fails every later run with `table _alembic_tmp_metrics already exists`.
+    """
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    store = tmp_path / "mlflow.db"
+    code = f"from llmopt.track.tracker import MlflowTracker; MlflowTracker('sqlite:///{store}', 'exp')"
+    creator = subprocess.Popen([sys.executable, "-c", code])
+
+    def mid_migration() -> bool:
+        for file in [store, *tmp_path.glob(".mlflow.db.*/mlflow.db")]:
+            try:
+                with sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=0.01) as con:
+                    if con.execute("SELECT 1 FROM sqlite_master WHERE name LIKE '_alembic_tmp_%'").fetchall():
+                        return True
+            except sqlite3.OperationalError:          # not yet a database, or locked by the writer
+                pass
+        return False
+
+    while not mid_migration():
+        assert creator.poll() is None, "the store was created before a migration was caught midway"
+    os.kill(creator.pid, signal.SIGKILL)
+    creator.wait(timeout=30)
+    tracker = MlflowTracker(f"sqlite:///{store}", "exp")                  # the next run creates or opens it
+    run_id = tracker.start_run("r", {"a": 1}, {})
+    assert tracker.client.get_run(run_id).data.params == {"a": "1"}

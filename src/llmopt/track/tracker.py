@@ -30,6 +30,27 @@ def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
         out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
 
 
+def _create_sqlite_store(path: Path) -> None:
+    """Create a new SQLite tracking store whole or not at all.
+
+    MLflow builds a new store by running its ~50 schema migrations in place; a run killed among them leaves a
+    file every later run fails on (`table _alembic_tmp_params already exists`). So a new store is migrated
+    under a temporary name and linked into place: `os.link` is atomic and fails if another run got there first.
+    """
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from mlflow.tracking import MlflowClient
+
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        fresh = Path(tmp) / path.name
+        MlflowClient(f"sqlite:///{fresh}").search_experiments(max_results=1)   # runs the migrations
+        try:
+            os.link(fresh, path)
+        except FileExistsError:
+            pass                                # another run created it meanwhile: theirs is just as good
+
+
 class MlflowTracker:
     """Records runs in MLflow through `MlflowClient`, so a run can span several tasks.
 
@@ -50,7 +71,7 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         if tracking_uri.startswith("sqlite:///"):
-            Path(tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            _create_sqlite_store(Path(tracking_uri[len("sqlite:///"):]))
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         try:
