@@ -6,7 +6,6 @@ from prefect.cache_policies import NO_CACHE
 
 from llmopt.publish.config_model import LatestConfigs
 from llmopt import pipeline
-from llmopt.resources import open_resources
 from llmopt.experiments.analysis import ExperimentCall
 from llmopt.experiments.reporting import comparison_rows, record_calls
 from llmopt.domain import Window
@@ -18,7 +17,7 @@ from llmopt.tasks.retries import retry_if_transient
 @task(name="analyze-experiments", retries=2,
       retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
 def analyze_experiments(settings: Settings, window: Window, latest: LatestConfigs) -> list[ExperimentCall]:
-    """Per running experiment: per-variant statistics in SQL since its start, then the call."""
+    """Per running experiment: per-variant statistics since its start (in SQL, or from the rollups), then the call."""
     return pipeline.analyze_experiments(open_resources(settings), window, latest)
 
 

@@ -20,7 +20,6 @@ from llmopt.evaluate.registry import DecisionInputs, EvaluationInputs, combine, 
 from llmopt.evaluate.routing import RoutingEvaluation, evaluate_routing
 from llmopt.experiments.analysis import ExperimentCall
 from llmopt.experiments.running import analyze_running, experiments_block, running_experiments
-from llmopt.extract.sql_statistics import read_hourly_spend
 from llmopt.fit import FittedModels, fit_models
 from llmopt.publish.build import build_configs
 from llmopt.publish.publishing import (Adoption, PublishOutcome, adopt_orphans, current_routes,
@@ -99,7 +98,7 @@ def strategies_to_evaluate(res: Resources) -> list[str]:
 def analyze_experiments(res: Resources, window: Window, latest: LatestConfigs) -> list[ExperimentCall]:
     """Call every running experiment on its traffic from its start to the end of the window."""
     running = running_experiments(res.settings.experiments, latest, window.end)
-    return analyze_running(res.request_log, res.prices, running,
+    return analyze_running(res.statistics, res.prices, running,
                            lambda service: res.settings.policy.for_service(service).confidence, window.end)
 
 
@@ -108,8 +107,8 @@ def forecast_budgets(res: Resources, window: Window, changes: list[Change]) -> l
     policy = res.settings.policy
     if policy.budget_usd_per_day is None and not any(o.budget_usd_per_day for o in policy.services.values()):
         return []
-    hourly = read_hourly_spend(res.request_log, window.end - timedelta(days=res.settings.budget_history_days),
-                               window.end, res.prices)
+    hourly = res.statistics.hourly_spend(window.end - timedelta(days=res.settings.budget_history_days),
+                                         window.end, res.prices)
     budgets = {s: policy.for_service(s).budget_usd_per_day for s in hourly["service"].unique()}
     rows = [{"service": c.service, "task_type": c.task_type, "strategy": str(c.strategy), "to": c.to_model,
              "expected_savings_usd_per_day": c.expected_savings_usd_per_day} for c in changes]

@@ -56,6 +56,16 @@ class Resources:
         return FeedbackLog(s.feedback, s.feedback_delay_hours, self.engine, s.s3_endpoint_url)
 
     @cached_property
+    def statistics(self):
+        """Window statistics for experiments, the monitor and budgets: aggregated in the database for the SQL
+        table without late scores, else summed from the rollups of the configured source."""
+        from llmopt.rollup.window_statistics import RollupStatistics, SqlStatistics
+
+        if self.request_source is self.request_log and self.feedback is None:
+            return SqlStatistics(self.request_log)
+        return RollupStatistics(self)
+
+    @cached_property
     def contract(self):
         """The request-log contract, its suite read once (every partition is validated against it)."""
         from llmopt.validate.contract import RequestContract

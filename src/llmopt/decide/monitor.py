@@ -17,7 +17,6 @@ from llmopt.evaluate.registry import strategy
 from llmopt.publish.rollback import rollback
 from llmopt.resources import Resources
 from llmopt.stats import EffectResult, proportions_ztest, welch_ttest
-from llmopt.extract.sql_statistics import read_route_statistics
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def published_at(res: Resources, decision_id: int) -> datetime:
 
 def monitor_published_changes(res: Resources, now: datetime) -> list[MonitorResult]:
     """Check every decision in `monitoring`; roll back regressions, confirm the ones that held."""
-    settings, store, log, price_map = res.settings, res.decision_store, res.request_log, res.prices
+    settings, store, statistics, price_map = res.settings, res.decision_store, res.statistics, res.prices
     results = []
     for d in store.list(state=DecisionState.MONITORING):
         rules = settings.policy.for_service(d.service)
@@ -60,10 +59,10 @@ def monitor_published_changes(res: Resources, now: datetime) -> list[MonitorResu
             results.append(MonitorResult(d.id, d.service, d.task_type, outcome, f"{d.strategy}: settings change",
                                          no_metric, no_metric, min(now - since, period) / timedelta(hours=1)))
             continue
-        before = read_route_statistics(log, d.service, d.task_type, d.from_route["model"], since - period, since,
-                                       price_map)
-        after = read_route_statistics(log, d.service, d.task_type, d.to_route["model"], since, min(now, since + period),
-                                      price_map)
+        before = statistics.route_statistics(d.service, d.task_type, d.from_route["model"], since - period, since,
+                                             price_map)
+        after = statistics.route_statistics(d.service, d.task_type, d.to_route["model"], since, min(now, since + period),
+                                            price_map)
         if not before.metrics or not after.metrics:
             results.append(MonitorResult(d.id, d.service, d.task_type, "monitoring",
                                          "no traffic yet on one side of the change",

@@ -17,9 +17,10 @@ import pandas as pd
 import pyarrow as pa
 
 from llmopt.engine.prepare import PRICES_TABLE, ROWS_TABLE, prepare_rows, price_table
-from llmopt.engine.reduce import cells_of, sample_of
+from llmopt.engine.reduce import VALID, cells_of, sample_of
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.prices import PriceMap
+from llmopt.rollup.statistics import statistics_of
 from llmopt.validate.contract import ContractBreach, ContractViolation, RequestContract
 
 
@@ -34,6 +35,7 @@ class EngineResult:
     cells: pd.DataFrame
     sample: pd.DataFrame
     sample_threshold: float
+    statistics: pd.DataFrame              # `rollup.statistics`: by task, model and experiment variant
 
     @property
     def rows_quarantined(self) -> int:
@@ -78,7 +80,8 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
                 f"{max_bad_row_share:.1%}; top reasons: {top}")], rejected=rejected)
         cells = cells_of(con, prepared)
         sample, threshold = sample_of(con, prepared, rows_read - bad, sample_rows)
-        return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold)
+        statistics = statistics_of(con, VALID, {*prepared.typed_names, "__cost"})
+        return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold, statistics)
     finally:
         con.close()
 

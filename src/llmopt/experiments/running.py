@@ -13,8 +13,6 @@ from llmopt.experiments.simulation import hours_between
 from llmopt.publish.config_model import LatestConfigs, ServiceConfig, route_of
 from llmopt.prices import PriceMap
 from llmopt.settings import Policy
-from llmopt.extract.sql_statistics import read_variant_statistics
-from llmopt.extract.sql_source import SqlRequestLog
 
 CONCLUDING_CALLS = (SHIP, NO_DIFFERENCE, GUARDRAIL_BREACHED)
 
@@ -31,16 +29,17 @@ def running_experiments(definitions: list[ExperimentDefinition], latest: LatestC
     return [d for d in definitions if d.status == "running" and d.id not in done and d.start < now]
 
 
-def analyze_running(log: SqlRequestLog, prices: PriceMap, definitions: list[ExperimentDefinition],
+def analyze_running(statistics, prices: PriceMap, definitions: list[ExperimentDefinition],
                     confidence_for, end: datetime) -> list[ExperimentCall]:
     """Call every running experiment on its cumulative traffic from its start to `end`.
 
     Args:
+        statistics: `Resources.statistics` (the SQL table's, or the rollups' of any source).
         confidence_for: service → confidence level (the policy's, with per-service overrides).
     """
     calls = []
     for d in definitions:
-        stats = read_variant_statistics(log, d.id, d.start, end, prices, sorted({v.model for v in d.variants}))
+        stats = statistics.variant_statistics(d.id, d.start, end, prices, sorted({v.model for v in d.variants}))
         calls.append(analyze_experiment(d, stats, hours_between(d.start, end), confidence_for(d.service)))
     return calls
 

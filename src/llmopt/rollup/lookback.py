@@ -20,6 +20,7 @@ from llmopt.evaluate.registry import strategy
 from llmopt.resources import Resources
 from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empty_cells, plan_partitions, reduce_partition
 from llmopt.rollup.pool import EvidencePool, PooledEvidence, pool_evidence
+from llmopt.rollup.statistics import statistics_of_frame
 from llmopt.validate.contract import ContractBreach
 from llmopt.engine.partition import validate_and_reduce
 from llmopt.extract.frame_types import to_contract_frame
@@ -45,20 +46,27 @@ def lookback_hours(res: Resources) -> int:
 
 def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
     """Every partition of [window.end − lookback, window.end); the window's own are always recomputed."""
-    settings, source = res.settings, res.request_source
     start = min(window.start, window.end - timedelta(hours=lookback_hours(res)))
-    partitions = plan_partitions(start, window.end, settings.partition_minutes)
-    counts = source.row_counts([(p.start, p.end) for p in partitions])
+    partitions, fingerprints, counts = plan_range(res, start, window.end)
     quarantine_unreachable(res)
+    keys = set(res.rollup_store.keys())
+    stored = [p.key in keys and p.start < window.start for p in partitions]
+    return LookbackPlan(window, partitions, fingerprints, stored, counts)
+
+
+def plan_range(res: Resources, start: datetime, end: datetime) -> tuple[list[Partition], list[str], list[int | None]]:
+    """The partitions of [start, end) (an hour with more than `partition_max_rows` rows in slices), each with
+    its input's fingerprint (its late scores' included) and its row count as the source counted it."""
+    settings, source = res.settings, res.request_source
+    partitions = plan_partitions(start, end, settings.partition_minutes)
+    counts = source.row_counts([(p.start, p.end) for p in partitions])
     pieces = [(piece, n if piece == p else None) for p, n in zip(partitions, counts)
               for piece in split_partition(p, n, settings.partition_max_rows)]
     partitions, counts = [p for p, _ in pieces], [n for _, n in pieces]
     fingerprints = source.fingerprints([(p.start, p.end) for p in partitions])
     if res.feedback is not None:        # a late score changes its partition's fingerprint: the hour is redone
         fingerprints = [f"{f}+{res.feedback.fingerprint(p.start, p.end)}" for f, p in zip(fingerprints, partitions)]
-    keys = set(res.rollup_store.keys())
-    stored = [p.key in keys and p.start < window.start for p in partitions]
-    return LookbackPlan(window, partitions, fingerprints, stored, counts)
+    return partitions, fingerprints, counts
 
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -126,7 +134,8 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
             seconds["validate + reduce"] = time.perf_counter() - clock
             return PartitionRollup(partition, fingerprint, result.cells, result.sample, result.sample_threshold,
                                    result.rows_read, result.rows_quarantined, result.reasons,
-                                   result.expectation_results, seconds=seconds, worker=WORKER)
+                                   result.expectation_results, seconds=seconds, worker=WORKER,
+                                   statistics=result.statistics)
     frame = to_contract_frame(table) if table is not None else \
         res.request_source.read_partition(partition.start, partition.end, columns)
     joined = None
@@ -150,11 +159,13 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
     seconds["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
     cells, sample, threshold = reduce_partition(outcome.valid, res.prices, settings.rollup_sample_rows)
+    statistics = statistics_of_frame(outcome.valid, res.prices.fill_cost(outcome.valid))
     seconds["reduce"] = time.perf_counter() - clock
     return PartitionRollup(partition, fingerprint, cells, sample, threshold, outcome.rows_read,
                            outcome.rows_quarantined, outcome.reasons, outcome.expectation_results,
                            seconds=seconds, worker=WORKER, feedback_scores=joined.scores if joined else 0,
-                           newest_score=joined.newest.isoformat() if joined and joined.newest else None)
+                           newest_score=joined.newest.isoformat() if joined and joined.newest else None,
+                           statistics=statistics)
 
 
 def read_table(res: Resources, partition: Partition, columns: list[str]):

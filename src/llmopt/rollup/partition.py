@@ -83,6 +83,7 @@ class PartitionRollup:
     worker: str = ""                            # host:pid of the process that read it (a thread, or a Dask worker)
     feedback_scores: int = 0                    # late scores joined to its requests (`llmopt.extract.feedback`)
     newest_score: str | None = None             # ISO time of the newest of them
+    statistics: pd.DataFrame | None = None      # `rollup.statistics`: by task, model and experiment variant
 
     @property
     def rows_valid(self) -> int:

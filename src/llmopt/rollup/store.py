@@ -1,6 +1,6 @@
 """Where rollups are kept: Parquet files beside the other stores, one folder per partition.
 
-`<rollups_dir>/<partition key>/cells.parquet`, `sample.parquet` and `meta.json`. The metadata, holding the
+`<rollups_dir>/<partition key>/cells.parquet`, `sample.parquet`, `statistics.parquet` and `meta.json`. The metadata, holding the
 input's fingerprint, is removed first and written last, so a rollup whose write was cut short is not
 found, and a rollup whose input changed (a late row, an edited file) is recomputed.
 Local folders or `s3://bucket/prefix` (a shared store, so every worker of a cluster sees the same rollups).
@@ -9,6 +9,8 @@ Local folders or `s3://bucket/prefix` (a shared store, so every worker of a clus
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 import duckdb
 
@@ -18,9 +20,10 @@ from pyarrow import fs as pafs
 
 from llmopt.extract.filesystems import open_filesystem
 from llmopt.rollup.partition import Partition, PartitionRollup
+from llmopt.rollup.statistics import empty_statistics, typed
 
-# 2: sample keys from DuckDB's hash (both engines), which is stable within a DuckDB release
-FORMAT_VERSION = f"2+duckdb{duckdb.__version__}"
+# 2: sample keys from DuckDB's hash (both engines), which is stable within a DuckDB release; 3: statistics.parquet
+FORMAT_VERSION = f"3+duckdb{duckdb.__version__}"
 
 
 class RollupStore:
@@ -44,10 +47,13 @@ class RollupStore:
             return None
         cells = pq.read_table(self._path(partition, "cells.parquet"), filesystem=self.filesystem).to_pandas()
         sample = pq.read_table(self._path(partition, "sample.parquet"), filesystem=self.filesystem).to_pandas()
+        statistics = typed(pq.read_table(self._path(partition, "statistics.parquet"),
+                                         filesystem=self.filesystem).to_pandas())
         return PartitionRollup(partition, fingerprint, cells, sample, meta["sample_threshold"], meta["rows_read"],
                                meta["rows_quarantined"], meta["reasons"], meta.get("expectation_results", []),
                                reused=True, excluded=meta.get("excluded"),
-                               feedback_scores=meta.get("feedback_scores", 0), newest_score=meta.get("newest_score"))
+                               feedback_scores=meta.get("feedback_scores", 0), newest_score=meta.get("newest_score"),
+                               statistics=statistics)
 
     def save(self, rollup: PartitionRollup) -> None:
         """Write one rollup (metadata last: the rollup counts only once it is whole)."""
@@ -57,9 +63,10 @@ class RollupStore:
             self.filesystem.delete_file(self._path(part, "meta.json"))
         except (FileNotFoundError, OSError):
             pass
-        for name, frame in (("cells.parquet", rollup.cells), ("sample.parquet", rollup.sample)):
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), self._path(part, name),
-                           filesystem=self.filesystem)
+        statistics = rollup.statistics if rollup.statistics is not None else empty_statistics()
+        for name, frame in (("cells.parquet", rollup.cells), ("sample.parquet", rollup.sample),
+                            ("statistics.parquet", statistics)):
+            self._write_whole(pa.Table.from_pandas(frame, preserve_index=False), self._path(part, name))
         meta = {"format": FORMAT_VERSION, "fingerprint": rollup.fingerprint, "start": part.start.isoformat(),
                 "end": part.end.isoformat(), "sample_threshold": rollup.sample_threshold,
                 "rows_read": rollup.rows_read, "rows_quarantined": rollup.rows_quarantined,
@@ -68,6 +75,17 @@ class RollupStore:
                 "newest_score": rollup.newest_score}
         with self.filesystem.open_output_stream(self._path(part, "meta.json")) as f:
             f.write(json.dumps(meta, default=str).encode())
+
+    def _write_whole(self, table: pa.Table, path: str) -> None:
+        """Write a Parquet file no reader sees half-written: on local disk under a temporary name, then renamed
+        (two runs rolling up one partition at once, e.g. `experiment-analysis` beside the hourly run); an S3 PUT
+        is whole by itself."""
+        if not isinstance(self.filesystem, pafs.LocalFileSystem):
+            pq.write_table(table, path, filesystem=self.filesystem)
+            return
+        partial = f"{path}.{os.getpid()}-{threading.get_ident()}.partial"
+        pq.write_table(table, partial, filesystem=self.filesystem)
+        os.replace(partial, path)
 
     def keys(self) -> list[str]:
         """The partition keys with a stored rollup."""
