@@ -25,8 +25,8 @@ from llmopt.extract.sources import SOURCE_FILE, register
 from llmopt.extract.sources.langfuse_layout import ExportFile, classify, score_files, window_files
 from llmopt.extract.sources.langfuse_map import field_specs, mapping_sql, spec_fields
 from llmopt.extract.sources.langfuse_scores import ScoreTable, quality_scores
-from llmopt.extract.sources.langfuse_stage import OBSERVATION_FIELDS, UnreadableFile, jsonl_chunks, stage
-from llmopt.extract.sources.objects import ObjectFiles, fingerprint_files
+from llmopt.extract.sources.langfuse_stage import JSONL_CHUNK_BYTES, OBSERVATION_FIELDS, UnreadableFile, stage
+from llmopt.extract.sources.objects import ObjectFiles, fingerprint_files, read_line_pieces
 
 log = logging.getLogger(__name__)
 COLUMNS = ("request_id", "ts", "service", "task_type", "model", "prompt_tokens", "completion_tokens",
@@ -130,8 +130,9 @@ class LangfuseExport:
         params = {"start": start, "end": end, "scale": scale, "home": home}
         mapped, ids = [], []
         try:
-            data = self.objects.read([export_file.file])[0]
-            pieces = jsonl_chunks(data) if export_file.fmt == "jsonl" else [(data, 1)]
+            # JSONL streamed in pieces of whole lines (memory bounded by the piece), CSV and Parquet read whole
+            pieces = (read_line_pieces(self.objects.filesystem, export_file.file, JSONL_CHUNK_BYTES)
+                      if export_file.fmt == "jsonl" else [(self.objects.read([export_file.file])[0], 1)])
             for piece, first_line in pieces:
                 stage(con, "staged", piece, export_file.fmt, self.fields, path, first_line)
                 mapped.append(con.sql(mapping_sql("staged", self.specs), params=params).to_arrow_table())

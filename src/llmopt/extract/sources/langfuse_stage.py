@@ -31,17 +31,6 @@ BAD_LINE = "_bad"           # why a line could not be read (NULL for a good one)
 JSONL_CHUNK_BYTES = 64 << 20     # a large export file is mapped in pieces of whole lines: memory stays bounded
 
 
-def jsonl_chunks(data: bytes, size: int = JSONL_CHUNK_BYTES):
-    """`(piece, number of its first line)` for pieces of about `size` bytes that end at a line break."""
-    at, line = 0, 1
-    while at < len(data):
-        cut = data.find(b"\n", min(at + size, len(data)) - 1)
-        cut = len(data) if cut < 0 else cut + 1
-        yield data[at:cut], line
-        line += data.count(b"\n", at, cut)
-        at = cut
-
-
 class UnreadableFile(ValueError):
     """A whole file that cannot be parsed (a broken CSV or Parquet file): skipped, with this reason."""
 

@@ -79,6 +79,28 @@ class ObjectFiles:
             return list(pool.map(one, files))
 
 
+def read_line_pieces(filesystem, f: StoredFile, size: int):
+    """`(piece, number of its first line)` of `f` read as a stream, pieces of about `size` bytes that end at a line
+    break (gunzipped as read where the name ends in `.gz`): a large file is never held whole."""
+    compression = "gzip" if f.path.endswith(".gz") else None
+    line, rest = 1, b""
+    with filesystem.open_input_stream(f.path, compression=compression) as stream:
+        while True:
+            block = stream.read(size)
+            data = rest + block
+            if not block:
+                if data:
+                    yield data, line
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:                    # one line longer than `size`: read on until it ends
+                rest = data
+                continue
+            piece, rest = data[:cut], data[cut:]
+            yield piece, line
+            line += piece.count(b"\n")
+
+
 def fingerprint_files(files: list[StoredFile], extra: str = "") -> str:
     """A SHA-256 of the files' paths, sizes and modification times (and `extra`, e.g. the feedback's digest)."""
     text = "\n".join(f"{f.path} {f.size} {f.mtime_ns}" for f in files) + "\n" + extra

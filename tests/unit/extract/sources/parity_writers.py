@@ -4,7 +4,10 @@ LiteLLM: one StandardLoggingPayload object per request, named `YYYY-MM-DD/time-H
 its start (as `integrations/s3.py::get_s3_object_key` in LiteLLM 1.106.0 names it), llmopt's alias
 `<service>/<task_type>` as `model_group`, quality in the request's `requester_metadata`. Langfuse: one hourly
 `observations_v2` JSONL export and its `scores` file, named by the run's max timestamp (the layout of
-`handleBlobStorageIntegrationProjectJob.ts`).
+`handleBlobStorageIntegrationProjectJob.ts`). OpenTelemetry: OTLP JSON lines as `opentelemetry-exporter-otlp-json-file`
+writes them (the shape of `llmopt/data/otel_genai_openai_spans.json`, recorded from the real SDK): per request a
+`chat` span with the GenAI attributes (semantic-conventions `model/gen-ai/registry.yaml`) under an app span that
+carries `app.task_type`, the service as the resource's `service.name`, quality as a `gen_ai.evaluation.result` event.
 """
 
 from __future__ import annotations
@@ -72,3 +75,57 @@ def write_langfuse_export(frame: pd.DataFrame, folder: Path) -> None:
                                                 "trace_id": "tr-" + r["request_id"], "observation_id": r["request_id"],
                                                 "name": "quality", "value": r["quality_score"],
                                                 "data_type": "NUMERIC", "source": "API"}) + "\n")
+
+
+def _any(v) -> dict:
+    """An OTLP JSON AnyValue (int64 as a string, as the JSON encoding writes it)."""
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [_any(x) for x in v]}}
+    return {"stringValue": v}
+
+
+def _otel_trace(r: dict, i: int) -> list[dict]:
+    """One request as its app span and the instrumentation's `chat` span (failures: status 2 and `error.type`)."""
+    trace, app, chat = f"{i + 1:032x}", f"{2 * i + 1:016x}", f"{2 * i + 2:016x}"
+    start = int(r["ts"].value)                      # ns since the epoch
+    end = start + int(round(r["latency_ms"] * 1e6))
+    ok = r["status"] == "ok"
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": r["provider"], "gen_ai.request.model": r["model"],
+             "gen_ai.response.model": r["model"], "gen_ai.request.max_tokens": int(r["max_tokens"]),
+             "gen_ai.request.temperature": float(r["temperature"]),
+             "gen_ai.usage.input_tokens": int(r["prompt_tokens"]), "gen_ai.usage.output_tokens": int(r["completion_tokens"]),
+             "gen_ai.usage.cache_read.input_tokens": int(r["cached_tokens"])}
+    if ok:
+        attrs |= {"gen_ai.response.finish_reasons": [r["finish_reason"]]}
+        if not pd.isna(r["ttft_ms"]):
+            attrs["gen_ai.response.time_to_first_chunk"] = r["ttft_ms"] / 1000
+    else:
+        attrs["error.type"] = "openai.APITimeoutError" if r["status"] == "timeout" else "openai.InternalServerError"
+    events = [] if pd.isna(r["quality_score"]) else [{"timeUnixNano": str(end), "name": "gen_ai.evaluation.result",
+        "attributes": [{"key": "gen_ai.evaluation.name", "value": _any("quality")},
+                       {"key": "gen_ai.evaluation.score.value", "value": _any(float(r["quality_score"]))}]}]
+    span = {"traceId": trace, "spanId": chat, "parentSpanId": app, "name": f"chat {r['model']}", "kind": 3,
+            "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
+            "attributes": [{"key": k, "value": _any(v)} for k, v in attrs.items()], "events": events,
+            "status": {} if ok else {"code": 2, "message": "failed"}}
+    wrapper = {"traceId": trace, "spanId": app, "name": "handle_request", "kind": 1, "startTimeUnixNano": str(start),
+               "endTimeUnixNano": str(end + 1000), "status": {},
+               "attributes": [{"key": "app.task_type", "value": _any(r["task_type"])}]}
+    return [span, wrapper]
+
+
+def write_otel_lines(frame: pd.DataFrame, path: Path, traces_per_line: int = 150) -> None:
+    """Each service's requests as OTLP JSON lines of `traces_per_line` traces (one export each)."""
+    with open(path, "w") as out:
+        for service, rows in frame.groupby("service", sort=True):
+            records = rows.reset_index(names="row").to_dict("records")
+            for at in range(0, len(records), traces_per_line):
+                spans = [s for r in records[at:at + traces_per_line] for s in _otel_trace(r, int(r["row"]))]
+                out.write(json.dumps({"resourceSpans": [{
+                    "resource": {"attributes": [{"key": "service.name", "value": _any(service)}]},
+                    "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.genai.openai"},
+                                    "spans": spans}]}]}) + "\n")

@@ -1,4 +1,4 @@
-"""Parity: one world written natively and the way LiteLLM and Langfuse write it reads to the same evidence —
+"""Parity: one world written natively and the way LiteLLM, Langfuse and OpenTelemetry write it reads to the same evidence —
 the same cells (counts, errors, timeouts, scored, quality and cost sums, tokens, latency quantiles) through each
 source's real partition step, so every decision made on them is the same."""
 
@@ -12,7 +12,7 @@ from llmopt.extract.synthetic import generate_requests
 from llmopt.resources import open_resources
 from llmopt.rollup.lookback import rollup_partition
 from llmopt.rollup.partition import CELL_KEYS, Partition
-from tests.unit.extract.sources.parity_writers import write_langfuse_export, write_litellm_objects
+from tests.unit.extract.sources.parity_writers import write_langfuse_export, write_litellm_objects, write_otel_lines
 
 END = datetime(2026, 11, 20, 11, tzinfo=timezone.utc)
 HOUR = Partition(END - timedelta(hours=1), END)
@@ -63,5 +63,13 @@ def test_litellm_objects_read_as_the_native_table(world, native, write_settings,
 def test_a_langfuse_export_reads_as_the_native_table(world, native, write_settings, tmp_path):
     write_langfuse_export(world, tmp_path / "langfuse")
     _, settings = write_settings(source={"kind": "langfuse", "path": str(tmp_path / "langfuse"),
+                                         "mapping": {"quality": {"score": "quality"}}})
+    compare(cells_of(open_resources(settings)), native)
+
+
+def test_otlp_json_lines_read_as_the_native_table(world, native, write_settings, tmp_path):
+    (tmp_path / "otel").mkdir()
+    write_otel_lines(world, tmp_path / "otel" / "spans.jsonl")
+    _, settings = write_settings(source={"kind": "otel", "path": str(tmp_path / "otel"),
                                          "mapping": {"quality": {"score": "quality"}}})
     compare(cells_of(open_resources(settings)), native)
