@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.services import free_port, wait_for_http
@@ -32,6 +34,41 @@ def proxy_env(s3_endpoint: str, bucket: str, object_key: str, upstream: str) -> 
             "DEFAULT_S3_FLUSH_INTERVAL_SECONDS": "1", "DEFAULT_S3_BATCH_SIZE": "1",
             "OPENAI_API_BASE": upstream, "OPENAI_API_KEY": "sk-fake-upstream",
             "TELEMETRY": "False", "DO_NOT_TRACK": "true", "NO_DOCS": "True"}
+
+
+class EgressSink:
+    """An HTTP(S) forward proxy on 127.0.0.1 that forwards nothing and records every request sent through it.
+
+    Given to the LiteLLM proxy as `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` with `NO_PROXY` for 127.0.0.1 and
+    localhost, any call to another host (a cost-map download, telemetry, a real provider) lands here, named.
+    """
+
+    def __init__(self):
+        self.seen: list[str] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _refuse(self):
+                sink.seen.append(self.requestline)
+                self.send_error(403, "llmopt tests: no egress")
+
+            do_CONNECT = do_GET = do_POST = do_PUT = do_HEAD = _refuse
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def env(self) -> dict[str, str]:
+        url = f"http://127.0.0.1:{self.server.server_port}"
+        local = "127.0.0.1,localhost"
+        return {"HTTP_PROXY": url, "HTTPS_PROXY": url, "ALL_PROXY": url, "http_proxy": url, "https_proxy": url,
+                "all_proxy": url, "NO_PROXY": local, "no_proxy": local}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @dataclass

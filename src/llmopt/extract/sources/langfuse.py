@@ -109,7 +109,7 @@ class LangfuseExport:
             return pd.DataFrame(columns=[c for c in COLUMNS if c in columns] + [SOURCE_FILE, MAPPING_REASON])
         con.register("mapped", pa.concat_tables(parts, promote_options="permissive"))
         # a row at a run's boundary (start_time = maxTimestamp) is in both runs' files: keep the later file's
-        con.execute("create temp table window_rows as select * from mapped qualify row_number() over "
+        con.execute("create temp view window_rows as select * from mapped qualify row_number() over "
                     "(partition by case when status is null then source_file || mapping_reason else request_id end "
                     "order by source_file desc) = 1")       # (an unreadable line has no status: never a duplicate)
         con.register("seen_ids", pa.concat_tables(seen))
