@@ -2,7 +2,8 @@
 
 `python -m llmopt.benchmark.langfuse_source [ROWS]` writes one hourly export file (GENERATION rows in the export's
 columns, one SPAN in ten, one ERROR in fifty, small input/output) and its scores file, then times one
-`read_partition` of the hour (listing, reading, DuckDB mapping, score join) and reports the peak RSS of the process.
+`read_table` of the hour (listing, reading, DuckDB mapping, score join: Arrow, as a run reads it) and reports the
+peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def bench(rows: int = 1_000_000) -> dict:
         size = sum(f.stat().st_size for f in folder.rglob("*.jsonl"))
         source = LangfuseExport(str(folder), "seconds", SourceMapping(quality={"score": "quality"}))
         clock, cpu = time.perf_counter(), time.process_time()
-        frame = source.read_partition(HOUR, HOUR + timedelta(hours=1), list(COLUMNS))
+        table = source.read_table(HOUR, HOUR + timedelta(hours=1), list(COLUMNS))    # what a run's engine reads
         seconds, cpu_seconds = time.perf_counter() - clock, time.process_time() - cpu
-    assert len(frame) == generations, (len(frame), generations)
+    assert table.num_rows == generations, (table.num_rows, generations)
     return {"observations": rows, "generations": generations, "file_mb": round(size / 1e6),
             "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
             "observations_per_second": round(rows / seconds),

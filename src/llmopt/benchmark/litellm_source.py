@@ -2,7 +2,7 @@
 
 `python -m llmopt.benchmark.litellm_source [ROWS] [TEMPLATE.json]` writes the objects (copies of a real
 StandardLoggingPayload, `TEMPLATE.json`, with new ids and start times; or a small built-in one) and times one
-`read_partition` of the hour (listing, reading, DuckDB mapping).
+`read_table` of the hour (listing, reading, DuckDB mapping to Arrow, as a run reads it).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def bench(rows: int = 100_000, template: dict | None = None) -> dict:
         write_objects(folder, rows, template or TEMPLATE)
         source = LitellmObjects(str(folder), SourceMapping())
         clock = time.perf_counter()
-        frame = source.read_partition(HOUR, HOUR + timedelta(hours=1), PRESENT)
+        table = source.read_table(HOUR, HOUR + timedelta(hours=1), PRESENT)    # what a run's engine reads
         seconds = time.perf_counter() - clock
-    assert len(frame) == rows, (len(frame), rows)
+    assert table.num_rows == rows, (table.num_rows, rows)
     return {"rows": rows, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
 
 

@@ -170,11 +170,10 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
 
 def read_table(res: Resources, partition: Partition, columns: list[str]):
     """The partition as Arrow for the engine, or None for the pandas path (`engine: pandas`, late feedback to
-    join, or a source that cannot give Arrow)."""
-    reader = getattr(res.request_source, "read_table", None)
-    if res.settings.engine != "duckdb" or res.feedback is not None or reader is None:
+    join, or a window the source can read only as pandas)."""
+    if res.settings.engine != "duckdb" or res.feedback is not None:
         return None
-    return reader(partition.start, partition.end, columns)
+    return res.request_source.read_table(partition.start, partition.end, columns)
 
 
 def _breached(res: Resources, partition: Partition, fingerprint: str, window: Window | None,

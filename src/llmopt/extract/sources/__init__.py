@@ -1,6 +1,6 @@
 """Request sources: where a run reads its request log, one module per format, found by a registry.
 
-Every source turns what a tool wrote into the contract's columns (`llmopt.extract.schema`) and answers the four
+Every source turns what a tool wrote into the contract's columns (`llmopt.extract.schema`) and answers the five
 questions the engine asks of it (`RequestSource`). The lookback, the contract, the quarantine and the rollups are
 the same for all of them. A new format is one module that decorates its opener with `@register("<kind>")` and one
 model in `config.py`.
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:       # settings import this package: keep pandas out of a plain `llmopt --help`
     import pandas as pd
+    import pyarrow as pa
 
 SOURCE_FILE = "source_file"     # the file or object a row came from: kept with a quarantined row
 BUILTIN_SOURCES = ("sql", "lake", "litellm", "otel", "langfuse")     # modules of this package, imported on demand
@@ -36,6 +37,10 @@ class RequestSource(Protocol):
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> "pd.DataFrame":
         """The window's rows as contract columns (only `columns` the source has), plus `source_file` if known."""
+
+    def read_table(self, start: datetime, end: datetime, columns: list[str]) -> "pa.Table | None":
+        """`read_partition` as Arrow for the columnar engine; None when only `read_partition` can read this window
+        (e.g. text `ts` in a CSV file, values whose type changes in a SQLite column)."""
 
 
 Opener = Callable[..., RequestSource]

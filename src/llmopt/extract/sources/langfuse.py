@@ -20,19 +20,19 @@ import pandas as pd
 import pyarrow as pa
 
 from llmopt.domain import utc
-from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.frame_types import COLUMN_KINDS, conform_table, null_column, to_contract_frame
 from llmopt.extract.sources import SOURCE_FILE, register
 from llmopt.extract.sources.langfuse_layout import ExportFile, classify, score_files, window_files
 from llmopt.extract.sources.langfuse_map import field_specs, mapping_sql, spec_fields
 from llmopt.extract.sources.langfuse_scores import ScoreTable, quality_scores
 from llmopt.extract.sources.langfuse_stage import JSONL_CHUNK_BYTES, OBSERVATION_FIELDS, UnreadableFile, stage
 from llmopt.extract.sources.objects import ObjectFiles, fingerprint_files, read_line_pieces
+from llmopt.validate.contract import MAPPING_REASON
 
 log = logging.getLogger(__name__)
 COLUMNS = ("request_id", "ts", "service", "task_type", "model", "prompt_tokens", "completion_tokens",
            "cached_tokens", "latency_ms", "ttft_ms", "status", "cost_usd", "quality_score", "experiment_id",
            "variant")
-MAPPING_REASON = "mapping_reason"
 # A window's median latency outside these, in the declared unit, means the unit is wrong: a median LLM call takes
 # between 0.05 s and 10 min (read in the other unit, a typical 0.3–30 s export lands far outside)
 SECONDS_MEDIAN_MAX, MILLISECONDS_MEDIAN_MIN = 600.0, 50.0
@@ -94,6 +94,10 @@ class LangfuseExport:
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
         """The GENERATION observations with start ≤ start_time < end, in contract columns (+ source_file and
         mapping_reason); one file read and mapped at a time."""
+        return to_contract_frame(self.read_table(start, end, columns)).reset_index(drop=True)
+
+    def read_table(self, start: datetime, end: datetime, columns: list[str]) -> pa.Table:
+        """`read_partition` as Arrow, for the columnar engine."""
         start, end = utc(start), utc(end)
         files = self._files()
         chosen = window_files(files, start, end)
@@ -106,7 +110,8 @@ class LangfuseExport:
                 parts.append(mapped)
                 seen.append(ids)
         if not parts:
-            return pd.DataFrame(columns=[c for c in COLUMNS if c in columns] + [SOURCE_FILE, MAPPING_REASON])
+            return conform_table(pa.table({c: null_column(COLUMN_KINDS.get(c), 0)
+                                           for c in [*(c for c in COLUMNS if c in columns), SOURCE_FILE, MAPPING_REASON]}))
         con.register("mapped", pa.concat_tables(parts, promote_options="permissive"))
         # a row at a run's boundary (start_time = maxTimestamp) is in both runs' files: keep the later file's
         con.execute("create temp view window_rows as select * from mapped qualify row_number() over "
@@ -118,8 +123,7 @@ class LangfuseExport:
                         "latency_as_written, table_name from window_rows_scored order by ts, request_id").to_arrow_table()
         con.close()
         self._note(unmatched, table, start, end)
-        frame = to_contract_frame(table.drop_columns(["latency_as_written", "table_name"]))
-        return frame.reset_index(drop=True)
+        return conform_table(table.drop_columns(["latency_as_written", "table_name"]))
 
     def _map_file(self, con, export_file: ExportFile, start: datetime, end: datetime):
         """One file's window rows as Arrow (None: unreadable, reported), and every id and trace id it holds."""

@@ -16,15 +16,17 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import fs as pafs
 
 from llmopt.domain import utc
 from llmopt.extract.filesystems import open_filesystem
-from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.frame_types import conform_table, to_contract_frame
 from llmopt.extract.sources import SOURCE_FILE, register
 from llmopt.extract.sources.litellm_mapping import MAPPED_FIELDS, OUTPUT_EXTRA, contract_sql, field_specs, spec_sql
 from llmopt.extract.sources.litellm_names import LoggedObject, days_of, list_day_folders, parse_name
 from llmopt.extract.sources.objects import ObjectFiles, fingerprint_files
+from llmopt.validate.contract import MAPPING_REASON
 
 log = logging.getLogger(__name__)
 PRESENT = ["request_id", "ts", "service", "task_type", "provider", "model", "prompt_tokens", "completion_tokens",
@@ -141,16 +143,20 @@ class LitellmObjects:
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
         """The requests that started in [start, end), plus quarantine rows for objects that did not parse."""
+        return to_contract_frame(self.read_table(start, end, columns))
+
+    def read_table(self, start: datetime, end: datetime, columns: list[str]) -> pa.Table:
+        """`read_partition` as Arrow, for the columnar engine."""
         start, end = utc(start), utc(end)
         chosen = self._in([(start, end)])[0]
         texts = self._read([o.file for o in chosen])
-        frame = map_payloads(chosen, texts, self.specs, self.explicit, start, end)
-        wanted = [c for c in columns if c in frame.columns]
-        return frame[wanted + [c for c in OUTPUT_EXTRA if c in frame.columns]]
+        table = map_payloads(chosen, texts, self.specs, self.explicit, start, end)
+        wanted = [c for c in columns if c in table.column_names]
+        return conform_table(table.select(wanted + [c for c in OUTPUT_EXTRA if c in table.column_names]))
 
 
 def map_payloads(objects: list[LoggedObject], texts: list[bytes], specs, explicit, start: datetime,
-                 end: datetime) -> pd.DataFrame:
+                 end: datetime) -> pa.Table:
     """The contract frame of objects' payloads (JSON lines for a batch), rows of [start, end) only."""
     docs = pa.table({
         "j": pa.array([t.decode("utf-8", "replace") for t in texts], pa.string()),
@@ -189,8 +195,7 @@ def map_payloads(objects: list[LoggedObject], texts: list[bytes], specs, explici
         cost_debug IS NOT NULL AND cost_debug <> 'null' AS cost_failed FROM raw0""")
     start_sql, end_sql = f"'{start.isoformat()}'::TIMESTAMPTZ", f"'{end.isoformat()}'::TIMESTAMPTZ"
     table = con.sql(contract_sql(specs, explicit, start_sql, end_sql)).to_arrow_table()
-    frame = to_contract_frame(table)
-    return _explain_json_errors(frame, con)
+    return _explain_json_errors(table, con)
 
 
 def _warn_if_names_disagree(con) -> None:
@@ -203,18 +208,23 @@ def _warn_if_names_disagree(con) -> None:
                     "to the clock of the LiteLLM process that wrote them", off, hours)
 
 
-def _explain_json_errors(frame: pd.DataFrame, con) -> pd.DataFrame:
+def _explain_json_errors(table: pa.Table, con) -> pa.Table:
     """`not valid JSON: <the parser's message>` for the (few) rows that did not parse."""
-    bad = frame.index[frame["mapping_reason"].eq("not valid JSON")]
-    if len(bad):
-        import json
+    reasons = table.column(MAPPING_REASON)
+    if not pc.any(pc.equal(reasons, "not valid JSON")).as_py():
+        return table
+    import json
 
-        texts = dict(con.execute("SELECT source_file, j FROM raw0 WHERE json_error IS NOT NULL").fetchall())
-        for idx in bad:
-            try:
-                json.loads(texts.get(frame.at[idx, SOURCE_FILE], ""))
-                message = "not an object"
-            except ValueError as error:
-                message = str(error)
-            frame.at[idx, "mapping_reason"] = f"not valid JSON: {message}"
-    return frame
+    texts = dict(con.execute("SELECT source_file, j FROM raw0 WHERE json_error IS NOT NULL").fetchall())
+
+    def explained(reason, path):
+        if reason != "not valid JSON":
+            return reason
+        try:
+            json.loads(texts.get(path, ""))
+            return "not valid JSON: not an object"
+        except ValueError as error:
+            return f"not valid JSON: {error}"
+    column = pa.array([explained(r, p) for r, p in zip(reasons.to_pylist(), table.column(SOURCE_FILE).to_pylist())],
+                      pa.string())
+    return table.set_column(table.column_names.index(MAPPING_REASON), MAPPING_REASON, column)

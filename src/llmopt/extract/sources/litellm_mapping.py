@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from llmopt.extract.sources import SOURCE_FILE
 from llmopt.extract.sources.mapping import FieldSpec, resolve, unmapped_reason
+from llmopt.validate.contract import MAPPING_REASON
 
-MAPPING_REASON = "mapping_reason"
 # where the request's own metadata lands: the proxy copies a request's `metadata` to `requester_metadata`
 DEFAULTS = {"service": "metadata.requester_metadata.service", "task_type": "metadata.requester_metadata.task",
             "experiment_id": "metadata.requester_metadata.experiment_id",

@@ -13,10 +13,11 @@ from datetime import datetime
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import text
 
 from llmopt.domain import utc
-from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.frame_types import conform_table, to_contract_frame
 from llmopt.extract.sources import SOURCE_FILE
 from llmopt.extract.sources.litellm_mapping import (MAPPED_FIELDS, OUTPUT_EXTRA, contract_sql, field_specs, quote,
                                                    spec_sql)
@@ -75,15 +76,19 @@ class SpendLogs:
 
     def read_partition(self, start: datetime, end: datetime, columns: list[str]) -> pd.DataFrame:
         """The rows with `startTime` in [start, end), as contract columns."""
+        return to_contract_frame(self.read_table(start, end, columns))
+
+    def read_table(self, start: datetime, end: datetime, columns: list[str]) -> pa.Table:
+        """`read_partition` as Arrow, for the columnar engine."""
         with self.engine.connect() as conn:
             rows = pd.read_sql(text(f"SELECT {COLUMNS} {self._where()}"), conn, params=self._bounds(start, end))
-        frame = map_spend_logs(rows, self.table, self.specs, self.explicit, utc(start), utc(end))
-        wanted = [c for c in columns if c in frame.columns]
-        return frame[wanted + [c for c in OUTPUT_EXTRA if c in frame.columns]]
+        table = map_spend_logs(rows, self.table, self.specs, self.explicit, utc(start), utc(end))
+        wanted = [c for c in columns if c in table.column_names]
+        return conform_table(table.select(wanted + [c for c in OUTPUT_EXTRA if c in table.column_names]))
 
 
-def map_spend_logs(rows: pd.DataFrame, table: str, specs, explicit, start: datetime, end: datetime) -> pd.DataFrame:
-    """The contract frame of spend log rows (their columns as selected by COLUMNS)."""
+def map_spend_logs(rows: pd.DataFrame, table: str, specs, explicit, start: datetime, end: datetime) -> pa.Table:
+    """The contract columns of spend log rows (their columns as selected by COLUMNS), as Arrow."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("rows", rows)
@@ -113,5 +118,5 @@ def map_spend_logs(rows: pd.DataFrame, table: str, specs, explicit, start: datet
            {quote(table)} AS {SOURCE_FILE}, CAST(NULL AS TIMESTAMPTZ) AS name_ts
     FROM r""")
     start_sql, end_sql = f"'{start.isoformat()}'::TIMESTAMPTZ", f"'{end.isoformat()}'::TIMESTAMPTZ"
-    return to_contract_frame(con.sql(contract_sql(specs, explicit, start_sql, end_sql)).to_arrow_table())
+    return con.sql(contract_sql(specs, explicit, start_sql, end_sql)).to_arrow_table()
 

@@ -32,6 +32,7 @@ from llmopt.extract.sources.mapping import resolve
 from llmopt.extract.sources.objects import ObjectFiles, StoredFile, fingerprint_files
 from llmopt.extract.sources.otel_map import IS_REQUEST, map_requests
 from llmopt.extract.sources.otel_parse import SPAN_KEYS, parse_lines
+from llmopt.validate.contract import MAPPING_REASON
 
 log = logging.getLogger(__name__)
 SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -41,7 +42,6 @@ DEFAULTS = {"service": "resource:service.name", "task_type": "ancestor:app.task_
 MAPPED = ("request_id", "ts", "service", "task_type", "provider", "model", "prompt_tokens", "completion_tokens",
           "cached_tokens", "max_tokens", "temperature", "latency_ms", "ttft_ms", "status", "finish_reason",
           "quality_score", "experiment_id", "variant")
-MAPPING_REASON = "mapping_reason"
 MAX_CACHED_FILES = 256
 CHUNK_BYTES = 32 << 20          # a larger file is parsed in pieces of whole lines
 DUCKDB_MEMORY = "512MB"
