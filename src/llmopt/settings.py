@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     # The engine: partitions of `partition_minutes` reduced to rollups kept in `rollups_dir` (local or s3://)
     rollups_dir: str = ".llmopt/rollups"
     partition_minutes: int = Field(60, ge=5, le=60)
-    partition_max_rows: int = Field(250_000, ge=1_000)  # a larger partition is read in shorter slices
+    partition_max_rows: int = Field(500_000, ge=1_000)  # a larger partition is read in shorter slices
     rollup_sample_rows: int = Field(20_000, ge=100)      # uniform sample per partition, for the fits and strategies
     # duckdb: each partition's contract checks and rollup in DuckDB over its Arrow table (llmopt.engine);
     # pandas: the reference path (Great Expectations on a pandas frame), e.g. to compare the two
