@@ -58,12 +58,14 @@ class Resources:
     @cached_property
     def statistics(self):
         """Window statistics for experiments, the monitor and budgets: aggregated in the database for the SQL
-        table without late scores, else summed from the rollups of the configured source."""
+        table without late scores, else summed from the rollups of the configured source (on the SQL table with
+        late scores, spend is still summed in the database: scores do not change it)."""
         from llmopt.rollup.window_statistics import RollupStatistics, SqlStatistics
 
-        if self.request_source is self.request_log and self.feedback is None:
-            return SqlStatistics(self.request_log)
-        return RollupStatistics(self)
+        if self.request_source is not self.request_log:
+            return RollupStatistics(self)
+        in_database = SqlStatistics(self.request_log)
+        return in_database if self.feedback is None else RollupStatistics(self, spend=in_database)
 
     @cached_property
     def contract(self):

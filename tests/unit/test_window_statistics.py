@@ -104,3 +104,31 @@ def test_the_run_calls_an_experiment_logged_only_in_a_lake(tmp_path, world):
     [call] = analyze_experiments(res, Window(START, START + timedelta(hours=HOURS)), {})
     assert call.experiment_id == exp.id
     assert call.units == dict(frame["variant"].value_counts())          # every logged unit, none from SQL
+
+
+def test_late_scores_count_in_an_experiment_on_the_sql_table(tmp_path, world):
+    from sqlalchemy import insert
+
+    from llmopt.extract.feedback import FeedbackLog
+
+    exp, frame = world
+    unscored = frame.assign(quality_score=float("nan"))
+    late = frame.dropna(subset=["quality_score"])
+    sql, _ = both(tmp_path, unscored)
+    res = Resources(Settings(database_url=f"sqlite:///{tmp_path}/requests.db", feedback={"table": "llm_feedback"},
+                             rollups_dir=str(tmp_path / "rollups"), config_store_uri=f"file://{tmp_path}/configs"))
+    assert isinstance(res.statistics, RollupStatistics) and isinstance(res.statistics.spend, SqlStatistics)
+    with res.engine.begin() as conn:          # every score arrives an hour after its request, apart from it
+        conn.execute(insert(FeedbackLog.create_table(res.engine, "llm_feedback")), [
+            {"request_id": r.request_id, "name": "quality", "value": r.quality_score, "ts": r.ts + timedelta(hours=1)}
+            for r in late.itertuples()])
+    end = START + timedelta(hours=HOURS)
+    models = sorted({v.model for v in exp.variants})
+    assert sql.statistics.variant_statistics(exp.id, START, end, PRICES, models)["mini"].metrics["quality"].n == 0
+    got = res.statistics.variant_statistics(exp.id, START, end, PRICES, models)
+    for variant, rows in late.groupby("variant"):
+        assert got[variant].metrics["quality"].n == len(rows)
+        assert got[variant].metrics["quality"].mean == pytest.approx(rows["quality_score"].mean(), rel=1e-9)
+    # spend does not depend on scores: still summed in the database
+    assert res.statistics.hourly_spend(START, end, PRICES)["spend_usd"].sum() == pytest.approx(
+        PRICES.fill_cost(frame).sum(), rel=1e-9)

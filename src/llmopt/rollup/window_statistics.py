@@ -50,8 +50,9 @@ class SqlStatistics:
 class RollupStatistics:
     """Statistics summed from the partition rollups of the configured source (see the module docstring)."""
 
-    def __init__(self, res):
+    def __init__(self, res, spend: SqlStatistics | None = None):
         self.res = res
+        self.spend = spend          # where hourly spend is summed instead (the SQL table: no need to roll up)
 
     def _grid(self, moment: datetime) -> datetime:
         minutes = self.res.settings.partition_minutes
@@ -101,6 +102,8 @@ class RollupStatistics:
         return _variant_stats(model, chosen) if len(chosen) else VariantStats(model, 0, {})
 
     def hourly_spend(self, start: datetime, end: datetime, prices: PriceMap) -> pd.DataFrame:
+        if self.spend is not None:
+            return self.spend.hourly_spend(start, end, prices)
         rows = self.rows(start, end)
         spend = rows.groupby(["service", "hour"], sort=True)["cost_per_request_sum"].sum().reset_index()
         return spend.rename(columns={"cost_per_request_sum": "spend_usd"})[["service", "hour", "spend_usd"]]
