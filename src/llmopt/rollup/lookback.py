@@ -158,8 +158,9 @@ def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
     res.request_log.replace_quarantine(partition.label, outcome.rejected)
     seconds["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    cells, sample, threshold = reduce_partition(outcome.valid, res.prices, settings.rollup_sample_rows)
-    statistics = statistics_of_frame(outcome.valid, res.prices.fill_cost(outcome.valid))
+    cost = res.prices.fill_cost(outcome.valid)          # once, for the cells and the statistics
+    cells, sample, threshold = reduce_partition(outcome.valid, res.prices, settings.rollup_sample_rows, cost)
+    statistics = statistics_of_frame(outcome.valid, cost)
     seconds["reduce"] = time.perf_counter() - clock
     return PartitionRollup(partition, fingerprint, cells, sample, threshold, outcome.rows_read,
                            outcome.rows_quarantined, outcome.reasons, outcome.expectation_results,

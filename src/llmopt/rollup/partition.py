@@ -98,14 +98,15 @@ def sample_keys(request_ids: pd.Series) -> np.ndarray:
         return con.execute(f"SELECT {SAMPLE_KEY_SQL.format(id='id')} AS u FROM ids").fetchnumpy()["u"].astype(float)
 
 
-def reduce_partition(valid: pd.DataFrame, prices: PriceMap, sample_rows: int) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                                                        float]:
-    """The cells, the bottom-k sample and its threshold τ of one partition's valid rows."""
+def reduce_partition(valid: pd.DataFrame, prices: PriceMap, sample_rows: int, cost: pd.Series | None = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """The cells, the bottom-k sample and its threshold τ of one partition's valid rows (`cost`: their
+    `prices.fill_cost`, when the caller has it already)."""
     if valid.empty:
         return empty_cells(), valid.assign(**{SAMPLE_KEY: pd.Series(dtype=float)}), 1.0
     ok = _flag(valid["status"].eq("ok"))
     score = valid["quality_score"].where(ok)
-    cost = prices.fill_cost(valid)
+    cost = prices.fill_cost(valid) if cost is None else cost
     production = (~_flag(valid["variant"].eq(SHADOW_VARIANT))).astype(int) if "variant" in valid else 1
     frame = pd.DataFrame({
         **{k: valid[k] for k in CELL_KEYS + ["provider"]},

@@ -1,8 +1,8 @@
 """Where rollups are kept: Parquet files beside the other stores, one folder per partition.
 
-`<rollups_dir>/<partition key>/cells.parquet`, `sample.parquet`, `statistics.parquet` and `meta.json`. The metadata, holding the
-input's fingerprint, is removed first and written last, so a rollup whose write was cut short is not
-found, and a rollup whose input changed (a late row, an edited file) is recomputed.
+`<rollups_dir>/<partition key>/cells.parquet`, `sample.parquet`, `statistics.parquet` and `meta.json`. The
+metadata, holding the input's fingerprint, is removed first and written last, so a rollup whose write was cut
+short is not found, and a rollup whose input changed (a late row, an edited file) is recomputed.
 Local folders or `s3://bucket/prefix` (a shared store, so every worker of a cluster sees the same rollups).
 """
 
@@ -13,6 +13,7 @@ import os
 import threading
 
 import duckdb
+import pandas as pd
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,8 +37,8 @@ class RollupStore:
     def _path(self, partition: Partition, name: str) -> str:
         return f"{self.root}/{partition.key}/{name}"
 
-    def load(self, partition: Partition, fingerprint: str) -> PartitionRollup | None:
-        """The stored rollup of `partition` if it was made from input with this `fingerprint`."""
+    def _meta(self, partition: Partition, fingerprint: str) -> dict | None:
+        """The stored rollup's metadata if it was made from input with this `fingerprint` in this format."""
         try:
             with self.filesystem.open_input_stream(self._path(partition, "meta.json")) as f:
                 meta = json.loads(f.read())
@@ -45,10 +46,25 @@ class RollupStore:
             return None
         if meta.get("fingerprint") != fingerprint or meta.get("format") != FORMAT_VERSION:
             return None
+        return meta
+
+    def _statistics(self, partition: Partition) -> pd.DataFrame:
+        return typed(pq.read_table(self._path(partition, "statistics.parquet"), filesystem=self.filesystem).to_pandas())
+
+    def load_statistics(self, partition: Partition, fingerprint: str) -> tuple[pd.DataFrame, str | None] | None:
+        """Only the statistics of the stored rollup (and why it is excluded, if it is): what window statistics
+        read, without its cells and sample."""
+        meta = self._meta(partition, fingerprint)
+        return None if meta is None else (self._statistics(partition), meta.get("excluded"))
+
+    def load(self, partition: Partition, fingerprint: str) -> PartitionRollup | None:
+        """The stored rollup of `partition` if it was made from input with this `fingerprint`."""
+        meta = self._meta(partition, fingerprint)
+        if meta is None:
+            return None
         cells = pq.read_table(self._path(partition, "cells.parquet"), filesystem=self.filesystem).to_pandas()
         sample = pq.read_table(self._path(partition, "sample.parquet"), filesystem=self.filesystem).to_pandas()
-        statistics = typed(pq.read_table(self._path(partition, "statistics.parquet"),
-                                         filesystem=self.filesystem).to_pandas())
+        statistics = self._statistics(partition)
         return PartitionRollup(partition, fingerprint, cells, sample, meta["sample_threshold"], meta["rows_read"],
                                meta["rows_quarantined"], meta["reasons"], meta.get("expectation_results", []),
                                reused=True, excluded=meta.get("excluded"),

@@ -53,6 +53,9 @@ class RollupStatistics:
     def __init__(self, res, spend: SqlStatistics | None = None):
         self.res = res
         self.spend = spend          # where hourly spend is summed instead (the SQL table: no need to roll up)
+        # (partition key, fingerprint) → (statistics, excluded): a fingerprint names its input, so a kept entry is
+        # never stale; the experiments and the monitor of one run ask for overlapping windows
+        self._read: dict[tuple[str, str], tuple[pd.DataFrame, str | None]] = {}
 
     def _grid(self, moment: datetime) -> datetime:
         minutes = self.res.settings.partition_minutes
@@ -73,16 +76,19 @@ class RollupStatistics:
         for part, fingerprint, count in zip(partitions, fingerprints, counts):
             if count == 0:
                 continue
-            rollup = store.load(part, fingerprint)
-            if rollup is None:      # every partition counts as an earlier one: a breach leaves it out, named
+            found = self._read.get((part.key, fingerprint)) or store.load_statistics(part, fingerprint)
+            if found is None:       # every partition counts as an earlier one: a breach leaves it out, named
                 rollup = rollup_partition(self.res, part, fingerprint, Window(end, end + timedelta(hours=1)))
                 store.save(rollup)
                 made += 1
-            if rollup.excluded:
+                found = (rollup.statistics, rollup.excluded)
+            self._read[(part.key, fingerprint)] = found
+            statistics, excluded = found
+            if excluded:
                 log.warning("statistics %s/%s: %s left out: %s", start.isoformat(), end.isoformat(), part.key,
-                            rollup.excluded)
-            elif rollup.statistics is not None and len(rollup.statistics):
-                frames.append(rollup.statistics.assign(hour=pd.Timestamp(part.start).floor("h")))
+                            excluded)
+            elif statistics is not None and len(statistics):
+                frames.append(statistics.assign(hour=pd.Timestamp(part.start).floor("h")))
         if made:
             log.info("statistics %s/%s: rolled up %d partitions not yet stored", start.isoformat(),
                      end.isoformat(), made)
