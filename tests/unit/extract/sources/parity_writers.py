@@ -88,6 +88,11 @@ def _any(v) -> dict:
     return {"stringValue": v}
 
 
+def otel_request_id(i: int) -> str:
+    """The request id the otel source gives the request of frame row `i` (`<traceId>:<spanId>` of its chat span)."""
+    return f"{i + 1:032x}:{2 * i + 2:016x}"
+
+
 def _otel_trace(r: dict, i: int) -> list[dict]:
     """One request as its app span and the instrumentation's `chat` span (failures: status 2 and `error.type`)."""
     trace, app, chat = f"{i + 1:032x}", f"{2 * i + 1:016x}", f"{2 * i + 2:016x}"

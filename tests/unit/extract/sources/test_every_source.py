@@ -9,7 +9,8 @@ import pytest
 
 from llmopt.extract.synthetic import generate_requests
 from llmopt.resources import open_resources
-from tests.unit.extract.sources.parity_writers import write_langfuse_export, write_litellm_objects
+from tests.unit.extract.sources.parity_writers import (otel_request_id, write_langfuse_export, write_litellm_objects,
+                                                       write_otel_lines)
 
 START = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
 END = START + timedelta(hours=1)
@@ -36,12 +37,20 @@ def write(kind: str, frame: pd.DataFrame, tmp_path, res_settings):
             rows.to_parquet(folder / f"part-{len(list(folder.iterdir()))}.parquet", index=False)
     elif kind == "litellm":
         write_litellm_objects(frame, tmp_path / "litellm")
+    elif kind == "otel":        # one more export file per write, as a rotating file exporter adds them
+        (tmp_path / "otel").mkdir(exist_ok=True)
+        write_otel_lines(frame, tmp_path / "otel" / f"spans-{len(list((tmp_path / 'otel').iterdir()))}.jsonl")
     else:
         write_langfuse_export(frame, tmp_path / "langfuse")
 
 
 SOURCES = {"sql": None, "lake": {"kind": "lake", "path": "lake"}, "litellm": {"kind": "litellm", "path": "litellm"},
-           "langfuse": {"kind": "langfuse", "path": "langfuse"}}
+           "langfuse": {"kind": "langfuse", "path": "langfuse"}, "otel": {"kind": "otel", "path": "otel"}}
+
+
+def ids(kind: str, rows: pd.DataFrame) -> list[str]:
+    """The request ids the source gives `rows` (OTel's are `<traceId>:<spanId>`, from each row's index)."""
+    return [otel_request_id(i) for i in rows.index] if kind == "otel" else list(rows["request_id"])
 
 
 @pytest.mark.parametrize("kind", list(SOURCES))
@@ -55,12 +64,14 @@ def test_half_open_windows_asked_columns_and_late_rows(kind, write_settings, pri
     got = src.read_partition(START, END, ASKED)
     assert set(got.columns) - EXTRA == set(ASKED)
     inside = frame[(frame["ts"] >= START) & (frame["ts"] < END)]
-    assert sorted(got["request_id"]) == sorted(inside["request_id"])          # edge-start in, edge-end out
-    assert "edge-start" in set(got["request_id"]) and "edge-end" not in set(got["request_id"])
+    assert sorted(got["request_id"]) == sorted(ids(kind, inside))            # edge-start in, edge-end out
+    edge_start, edge_end = ids(kind, frame[frame["request_id"].isin(["edge-start", "edge-end"])])
+    assert edge_start in set(got["request_id"]) and edge_end not in set(got["request_id"])
 
     windows = [(START, END), (END, END + timedelta(hours=1))]
     before = src.fingerprints(windows)
     late = frame.head(1).assign(request_id="late-1", ts=pd.Timestamp(START + timedelta(minutes=30)))
+    late.index = [10_000]
     if kind == "langfuse":      # an export run writes a new file for the rows it found: the late row's own run
         late_folder = tmp_path / "late"
         write_langfuse_export(late, late_folder)
@@ -70,4 +81,4 @@ def test_half_open_windows_asked_columns_and_late_rows(kind, write_settings, pri
         write(kind, late, tmp_path, settings)
     after = src.fingerprints(windows)
     assert after[0] != before[0]
-    assert "late-1" in set(src.read_partition(START, END, ASKED)["request_id"])
+    assert ids(kind, late)[0] in set(src.read_partition(START, END, ASKED)["request_id"])
