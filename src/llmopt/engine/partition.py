@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from llmopt.engine.prepare import PRICES_TABLE, ROWS_TABLE, prepare_rows, price_table
+from llmopt.engine.prepare import FLAGGED_VIEW, PRICES_TABLE, ROWS_TABLE, prepare_rows, price_table
 from llmopt.engine.reduce import VALID, cells_of, sample_of
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.prices import PriceMap
@@ -61,13 +61,14 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
     table = _untyped_nulls(table)
     con = connect()
     try:
-        con.register("source_rows", table.append_column("__row", pa.array(np.arange(table.num_rows))))
+        source = table.append_column("__row", pa.array(np.arange(table.num_rows)))
+        con.register("source_rows", source)
         con.register(PRICES_TABLE, price_table(prices))
         prepared = prepare_rows(con, table.schema, contract.suite_json, required, window)
         if prepared is None:
             return None
         rows_read, bad = con.execute(f"SELECT count(*), count(reason) FROM {ROWS_TABLE}").fetchall()[0]
-        rejected = to_contract_frame(con.sql(
+        rejected = to_contract_frame(con.sql(        # the stored `reason` finds them; the rest is read as is
             f"SELECT {prepared.as_read_sql}, r.reason FROM {ROWS_TABLE} r JOIN source_rows s ON s.__row = r.__row "
             "WHERE r.reason IS NOT NULL ORDER BY r.__row"
         ).to_arrow_table())
@@ -79,8 +80,8 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
                 None, "max_bad_row_share", f"{bad / rows_read:.1%} of rows broke row-level expectations > "
                 f"{max_bad_row_share:.1%}; top reasons: {top}")], rejected=rejected)
         cells = cells_of(con, prepared)
-        sample, threshold = sample_of(con, prepared, rows_read - bad, sample_rows)
-        statistics = statistics_of(con, VALID, {*prepared.typed_names, "__cost"})
+        sample, threshold = sample_of(con, prepared, source, rows_read - bad, sample_rows)
+        statistics = statistics_of(con, VALID, {*prepared.stored, "__cost"})
         return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold, statistics)
     finally:
         con.close()
@@ -98,16 +99,17 @@ def _untyped_nulls(table: pa.Table) -> pa.Table:
 
 def _reason_counts(con, prepared) -> dict[str, int]:
     """How many rows gave each reason (a row with two reasons counts for both), most common first; ties in the
-    order the rows first give them, as the pandas path's `Counter` lists them."""
+    order the rows first give them, as the pandas path's `Counter` lists them. Read from the flagged view (the
+    rule flags are not stored): a second pass, only for partitions with bad rows."""
     found = []       # (count, first row, rank in the contract, reason)
     if prepared.rules:
         stats = con.execute("SELECT " + ", ".join(f"count_if(__r{i}), min(__row) FILTER (WHERE __r{i})"
-                                                  for i in range(len(prepared.rules))) + f" FROM {ROWS_TABLE}"
+                                                  for i in range(len(prepared.rules))) + f" FROM {FLAGGED_VIEW}"
                             ).fetchall()[0]
         found += [(stats[2 * i], stats[2 * i + 1], i, r.reason) for i, r in enumerate(prepared.rules)]
     for rank, sql in enumerate([*prepared.pre_reasons, "price_reason"]):
         found += [(n, first, -len(prepared.pre_reasons) + rank, reason) for reason, n, first in con.execute(
-            f"SELECT {sql} AS r, count(*), min(__row) FROM {ROWS_TABLE} WHERE {sql} IS NOT NULL GROUP BY r"
+            f"SELECT {sql} AS r, count(*), min(__row) FROM {FLAGGED_VIEW} WHERE {sql} IS NOT NULL GROUP BY r"
         ).fetchall()]
     return {reason: int(n) for n, _, _, reason in sorted((f for f in found if f[0]), key=lambda f: (-f[0], f[1], f[2]))}
 

@@ -4,7 +4,8 @@ Per row: the contract's typed columns (text `ts` parsed, NaN as null, provider d
 `frame_types.derive_provider` does), the reasons found before the rules (`ts` outside the partition, a source's
 own `mapping_reason`), one flag per row rule (`rules.row_rules`, on rows without such a reason, as GX sees only
 those), the priced-model check, `reason` (all of a row's reasons, in the contract's order, or null when valid),
-the list-price cost and the row's sample key.
+the list-price cost and the row's sample key. Only the columns the rollup reads are stored (`ROLLUP_COLUMNS`);
+the rest stay views over the Arrow table.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from llmopt.extract.schema import ABSENT_MEANS_NULL
 from llmopt.prices import PriceMap
 from llmopt.validate.contract import MAPPING_REASON
 
-ROWS_TABLE = "checked_rows"
+ROWS_TABLE = "checked_rows"       # narrow: what the rollup reads, for every row (materialized once)
+FLAGGED_VIEW = "flagged_rows"     # every column and rule flag of a row (a view: read again only for bad rows)
+TYPED_VIEW = "typed_rows"
+# the columns of ROWS_TABLE: the cells' and statistics' keys and values (a wide table of every column and rule flag
+# cost twice the rest of the pass to write); the sample's other columns come from TYPED_VIEW by row number
+ROLLUP_COLUMNS = ("service", "task_type", "model", "provider", "status", "variant", "experiment_id", "prompt_tokens",
+                  "completion_tokens", "latency_ms", "quality_score", "ttft_ms")
 PRICES_TABLE = "model_prices"
 OUTSIDE = "ts is outside the hour it is stored under (store ts in UTC)"
 # u ∈ [0, 1) from DuckDB's 64-bit hash of the row's id: the same in every run and worker (not promised across
@@ -37,6 +44,8 @@ class PreparedRows:
     rules: list[RowRule]
     columns: set[str]                  # the columns the rows have (absent optional ones as null)
     as_read_sql: str                   # the columns as read, of `ROWS_TABLE r JOIN source_rows s` (the quarantine)
+    stored: set[str]                   # the typed columns ROWS_TABLE holds
+    typed_sql: str                     # SELECT of the typed columns over `{relation} s` (the source's rows)
     typed_names: list[str]             # the typed columns (for the sample)
     pre_reasons: list[str]             # SQL of each reason found before the rules
 
@@ -104,15 +113,19 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
         pre.append(quote(MAPPING_REASON))
     select = ", ".join(["s.__row"] + [f"{sql} AS {quote(n)}" for n, sql in typed.items()]
                        + ["p.name IS NOT NULL AS __priced", "p.input_usd", "p.cached_usd", "p.output_usd"])
-    con.execute(f"""CREATE TEMP VIEW typed_rows AS
+    typed_sql = f"SELECT {select} FROM {{relation}} s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name"
+    con.execute(f"""CREATE TEMP VIEW {TYPED_VIEW} AS
         SELECT *, nullif(concat_ws('; ', {', '.join(pre)}), '') AS __pre
-        FROM (SELECT {select} FROM source_rows s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name)""")
+        FROM ({typed_sql.replace('{relation}', 'source_rows')})""")
     dups = []
     for c in unique_columns(rules):      # the values more than one checked row has (GX checks rows without __pre)
-        table = quote("__dups_" + c)
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {quote(c)} AS v FROM typed_rows "
-                    f"WHERE __pre IS NULL AND {quote(c)} IS NOT NULL GROUP BY ALL HAVING count(*) > 1")
-        any_dup = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        table, any_dup = quote("__dups_" + c), False
+        # a value repeated among the checked rows is repeated among all rows: most partitions stop at this cheap test
+        if con.execute(f"SELECT 1 FROM source_rows s WHERE {typed[c]} IS NOT NULL GROUP BY {typed[c]} "
+                       "HAVING count(*) > 1 LIMIT 1").fetchall():
+            con.execute(f"CREATE TEMP TABLE {table} AS SELECT {quote(c)} AS v FROM {TYPED_VIEW} "
+                        f"WHERE __pre IS NULL AND {quote(c)} IS NOT NULL GROUP BY ALL HAVING count(*) > 1")
+            any_dup = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         dups.append(f"{quote(c) + ' IN (SELECT v FROM ' + table + ')' if any_dup else 'FALSE'} AS {quote('__dup_' + c)}")
     flags = ", ".join(f"(__pre IS NULL AND {r.condition}) AS __r{i}" for i, r in enumerate(rules)) or "NULL AS __r"
     any_flag = " OR ".join(f"__r{i}" for i in range(len(rules))) or "FALSE"
@@ -123,8 +136,8 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
     key_id = "coalesce(prompt_id, request_id)" if "prompt_id" in columns else "request_id"
     # the reasons are joined only on rows that have one (CASE evaluates a branch on its own rows only)
     con.execute(f"""
-        CREATE TEMP TABLE {ROWS_TABLE} AS
-        WITH flagged AS (SELECT *, {flags} FROM (SELECT *, {', '.join(dups) or 'NULL AS __no_dups'} FROM typed_rows)),
+        CREATE TEMP VIEW {FLAGGED_VIEW} AS
+        WITH flagged AS (SELECT *, {flags} FROM (SELECT *, {', '.join(dups) or 'NULL AS __no_dups'} FROM {TYPED_VIEW})),
         priced AS (SELECT *, {price_reason} AS price_reason FROM (SELECT *, coalesce({any_flag}, FALSE) AS __any
                                                                   FROM flagged))
         SELECT *, CASE WHEN __pre IS NOT NULL THEN __pre WHEN __any THEN concat_ws('; ', {found})
@@ -133,8 +146,11 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
                         + completion_tokens * output_usd) AS __cost,
                {SAMPLE_KEY_SQL.format(id=key_id)} AS __key
         FROM priced""")
-    # the quarantine keeps each row as read (the source's own values, with the derived provider)
-    as_read = ", ".join("r.provider" if n == "provider" else f"s.{quote(n)}" if n in names else f"r.{quote(n)}"
-                        for n in typed)
-    return PreparedRows(rules, columns, as_read, [n for n in typed if n != MAPPING_REASON],
+    stored = [c for c in ROLLUP_COLUMNS if c in typed]
+    con.execute(f"CREATE TEMP TABLE {ROWS_TABLE} AS SELECT __row, {', '.join(quote(c) for c in stored)}, "
+                f"reason, __cost, __key FROM {FLAGGED_VIEW}")
+    # the quarantine keeps each row as read (the source's own values, with the derived provider; an absent column null)
+    as_read = ", ".join("r.provider AS provider" if n == "provider" else f"s.{quote(n)}" if n in names
+                        else f"{typed[n]} AS {quote(n)}" for n in typed)
+    return PreparedRows(rules, columns, as_read, set(stored), typed_sql, [n for n in typed if n != MAPPING_REASON],
                         pre)

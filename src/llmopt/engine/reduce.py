@@ -1,5 +1,5 @@
 """The rollup of a partition's valid rows in DuckDB: per-cell sums (`rollup.partition.SUM_COLUMNS`), REQ latency
-sketches from each cell's latencies (one sorted fetch, split by cell: no per-row Python), and the bottom-k sample
+sketches from each cell's latencies (one list per cell in row order: no per-row Python), and the bottom-k sample
 with its threshold τ (the (k+1)-th smallest key, by a top-k in the engine). The same numbers as
 `rollup.partition.reduce_partition` on the same rows (a test holds them equal).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datasketches
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from llmopt.engine.prepare import ROWS_TABLE, PreparedRows
 from llmopt.engine.rules import quote
@@ -42,31 +43,36 @@ def cells_of(con, prepared: PreparedRows) -> pd.DataFrame:
     cells = cells.astype({c: "int64" if c in COUNTS else "float64" for c in SUM_COLUMNS})
     cells = cells.astype({c: "str" for c in CELL_KEYS + ["provider"]})
     cells = cells[CELL_KEYS + SUM_COLUMNS + ["provider"]]                 # as reduce_partition orders them
-    # each successful latency with its cell's number (a hash join on the few cells), grouped in numpy
-    con.register("cell_numbers", cells[CELL_KEYS].assign(__cell=np.arange(len(cells))))
-    fetched = con.sql(f"SELECT c.__cell AS cell, r.latency_ms::FLOAT AS v FROM {ROWS_TABLE} r "
-                      f"JOIN cell_numbers c USING ({KEYS}) WHERE r.reason IS NULL AND r.status = 'ok' "
-                      "AND r.latency_ms IS NOT NULL").fetchnumpy()
-    order = np.argsort(np.asarray(fetched["cell"]), kind="stable")
-    cell_of, values = np.asarray(fetched["cell"])[order], np.asarray(fetched["v"], dtype=np.float32)[order]
-    bounds = np.searchsorted(cell_of, np.arange(len(cells) + 1))
-    sketches = {}
-    for i, key in enumerate(cells[CELL_KEYS].itertuples(index=False)):
+    # each cell's successful latencies in row order (one list per cell, in the cells' order), sketched per cell
+    lists = con.sql(f"SELECT {KEYS}, list(latency_ms::FLOAT ORDER BY __row) AS v FROM {VALID} AND status = 'ok' "
+                    f"AND latency_ms IS NOT NULL GROUP BY ALL").to_arrow_table()
+    offsets = lists.column("v").combine_chunks().offsets.to_numpy()
+    values = lists.column("v").combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    where = {tuple(k): i for i, k in enumerate(zip(*(lists.column(c).to_pylist() for c in CELL_KEYS)))}
+    sketches = []
+    for key in cells[CELL_KEYS].itertuples(index=False):
         sketch = datasketches.req_floats_sketch(SKETCH_K, True)
-        if bounds[i + 1] > bounds[i]:
-            sketch.update(values[bounds[i]:bounds[i + 1]])
-        sketches[tuple(key)] = sketch.serialize()
-    cells["latency_sketch"] = [sketches[tuple(k)] for k in cells[CELL_KEYS].itertuples(index=False)]
+        if (i := where.get(tuple(key))) is not None:
+            sketch.update(values[offsets[i]:offsets[i + 1]])
+        sketches.append(sketch.serialize())
+    cells["latency_sketch"] = sketches
     return cells
 
 
-def sample_of(con, prepared: PreparedRows, valid_rows: int, sample_rows: int) -> tuple[pd.DataFrame, float]:
-    """The bottom-k sample of the valid rows (typed as the pandas path types them) and its threshold τ."""
+def sample_of(con, prepared: PreparedRows, source: pa.Table, valid_rows: int,
+              sample_rows: int) -> tuple[pd.DataFrame, float]:
+    """The bottom-k sample of the valid rows (typed as the pandas path types them) and its threshold τ.
+
+    `source`: the registered source rows (with `__row`); the chosen k rows are taken from it and typed alone."""
     threshold = 1.0
     if valid_rows > sample_rows:
         threshold = float(con.execute(f"SELECT __key FROM {VALID} ORDER BY __key LIMIT 1 OFFSET {sample_rows}")
                           .fetchall()[0][0])
-    columns = ", ".join(quote(c) for c in prepared.typed_names)
-    table = con.sql(f"SELECT {columns}, __key AS {SAMPLE_KEY} FROM {VALID} AND __key < {threshold!r} "
-                    "ORDER BY __row").to_arrow_table()
+    chosen = con.sql(f"SELECT __row, __key FROM {VALID} AND __key < {threshold!r} ORDER BY __row").to_arrow_table()
+    con.register("sample_source", source.take(chosen.column("__row")))
+    con.register("sample_keys", chosen)
+    columns = ", ".join(f"t.{quote(c)}" for c in prepared.typed_names)
+    table = con.sql(f"SELECT {columns}, k.__key AS {SAMPLE_KEY} FROM "
+                    f"({prepared.typed_sql.replace('{relation}', 'sample_source')}) t "
+                    "JOIN sample_keys k USING (__row) ORDER BY __row").to_arrow_table()
     return to_contract_frame(table), threshold
