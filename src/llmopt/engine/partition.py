@@ -17,10 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from llmopt.engine.prepare import FLAGGED_VIEW, PRICES_TABLE, ROWS_TABLE, prepare_rows, price_table
-from llmopt.engine.reduce import VALID, cells_of, sample_of
+from llmopt.engine.reduce import cells_of, group_valid_rows, sample_of, statistics_from_groups
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.prices import PriceMap
-from llmopt.rollup.statistics import statistics_of
 from llmopt.validate.contract import ContractBreach, ContractViolation, RequestContract
 
 
@@ -79,9 +78,10 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
             raise ContractBreach([ContractViolation(
                 None, "max_bad_row_share", f"{bad / rows_read:.1%} of rows broke row-level expectations > "
                 f"{max_bad_row_share:.1%}; top reasons: {top}")], rejected=rejected)
+        group_valid_rows(con, prepared)
         cells = cells_of(con, prepared)
         sample, threshold = sample_of(con, prepared, source, rows_read - bad, sample_rows)
-        statistics = statistics_of(con, VALID, {*prepared.stored, "__cost"})
+        statistics = statistics_from_groups(con)
         return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold, statistics)
     finally:
         con.close()

@@ -16,8 +16,10 @@ from llmopt.engine.rules import quote
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.extract.schema import SHADOW_VARIANT
 from llmopt.rollup.partition import CELL_KEYS, SAMPLE_KEY, SKETCH_K, SUM_COLUMNS
+from llmopt.rollup.statistics import STATISTICS_COLUMNS, statistics_aggregates, typed as typed_statistics
 
 VALID = f"{ROWS_TABLE} WHERE reason IS NULL"
+GROUPS_TABLE = "valid_groups"
 COUNTS = {"requests", "production_requests", "errors", "timeouts", "scored"}
 _SUMS = {
     "requests": "count(*)",
@@ -35,10 +37,27 @@ _SUMS = {
 KEYS = ", ".join(quote(k) for k in CELL_KEYS)
 
 
+def group_valid_rows(con, prepared: PreparedRows) -> None:
+    """One scan of the valid rows into `GROUPS_TABLE`: per (service, task_type, model, experiment_id, variant) the
+    statistics' aggregates (`rollup.statistics`), the cells' sums (as `__c_<name>`), the first row and its provider.
+    The cells and the statistics are both read from these few rows."""
+    sums = ", ".join(f"{_SUMS[c]} AS {quote('__c_' + c)}" for c in SUM_COLUMNS)
+    con.execute(f"CREATE TEMP TABLE {GROUPS_TABLE} AS SELECT {statistics_aggregates({*prepared.stored, '__cost'})}, "
+                f"{sums}, min(__row) AS __first, arg_min(provider, __row) AS __provider FROM {VALID} GROUP BY ALL")
+
+
+def statistics_from_groups(con) -> pd.DataFrame:
+    """The partition's statistics rows (`rollup.statistics`), as `statistics_of` gives them."""
+    columns = ", ".join(quote(c) for c in STATISTICS_COLUMNS)
+    return typed_statistics(con.execute(f"SELECT {columns} FROM {GROUPS_TABLE} ORDER BY ALL").fetch_df())
+
+
 def cells_of(con, prepared: PreparedRows) -> pd.DataFrame:
-    """One row per (service, task_type, model) of the valid rows, sorted, with its sums and latency sketch."""
-    sums = ", ".join(f"{_SUMS[c]} AS {quote(c)}" for c in SUM_COLUMNS)
-    cells = con.execute(f"SELECT {KEYS}, arg_min(provider, __row) AS provider, {sums} FROM {VALID} "
+    """One row per (service, task_type, model) of the valid rows, sorted, with its sums and latency sketch
+    (after `group_valid_rows`)."""
+    sums = ", ".join(f"sum({quote('__c_' + c)})::{'BIGINT' if c in COUNTS else 'DOUBLE'} AS {quote(c)}"
+                     for c in SUM_COLUMNS)
+    cells = con.execute(f"SELECT {KEYS}, arg_min(__provider, __first) AS provider, {sums} FROM {GROUPS_TABLE} "
                         f"GROUP BY ALL ORDER BY {KEYS}").fetch_df()
     cells = cells.astype({c: "int64" if c in COUNTS else "float64" for c in SUM_COLUMNS})
     cells = cells.astype({c: "str" for c in CELL_KEYS + ["provider"]})
@@ -64,11 +83,13 @@ def sample_of(con, prepared: PreparedRows, source: pa.Table, valid_rows: int,
     """The bottom-k sample of the valid rows (typed as the pandas path types them) and its threshold τ.
 
     `source`: the registered source rows (with `__row`); the chosen k rows are taken from it and typed alone."""
-    threshold = 1.0
-    if valid_rows > sample_rows:
-        threshold = float(con.execute(f"SELECT __key FROM {VALID} ORDER BY __key LIMIT 1 OFFSET {sample_rows}")
-                          .fetchall()[0][0])
-    chosen = con.sql(f"SELECT __row, __key FROM {VALID} AND __key < {threshold!r} ORDER BY __row").to_arrow_table()
+    # the k + 1 smallest keys in one top-k: τ is the (k+1)-th (1 when there are no more than k rows), the sample
+    # every row below it
+    smallest = con.execute(f"SELECT __row, __key FROM {VALID} ORDER BY __key LIMIT {sample_rows + 1}").fetchnumpy()
+    rows, keys = np.asarray(smallest["__row"]), np.asarray(smallest["__key"], dtype=np.float64)
+    threshold = float(keys[sample_rows]) if valid_rows > sample_rows else 1.0
+    order = np.argsort(rows[keys < threshold], kind="stable")
+    chosen = pa.table({"__row": rows[keys < threshold][order], "__key": keys[keys < threshold][order]})
     con.register("sample_source", source.take(chosen.column("__row")))
     con.register("sample_keys", chosen)
     columns = ", ".join(f"t.{quote(c)}" for c in prepared.typed_names)

@@ -20,16 +20,26 @@ METRICS = {"quality": "quality_score", "cost_per_request": "__cost", "latency": 
 COUNT_COLUMNS = ["requests", "failed"] + [f"{m}_n" for m in METRICS]
 
 
-def statistics_sql(relation: str, columns: set[str]) -> str:
-    """The GROUP BY over `relation` (valid rows); a key or metric column it lacks counts as null."""
+def statistics_aggregates(columns: set[str]) -> str:
+    """The select list of the statistics GROUP BY (keys, then aggregates); a key or metric column not in
+    `columns` counts as null."""
     keys = ", ".join(quote(k) if k in columns else f"NULL::VARCHAR AS {quote(k)}" for k in STATISTICS_KEYS)
     moments = []
     for name, column in METRICS.items():
         value = f"{quote(column)}::DOUBLE" if column in columns else "NULL::DOUBLE"
         moments += [f"count({value}) AS {name}_n", f"coalesce(sum({value}), 0) AS {name}_sum",
                     f"coalesce(sum({value} * {value}), 0) AS {name}_sum_squares"]
-    return (f"SELECT {keys}, count(*) AS requests, count(*) FILTER (WHERE status IS DISTINCT FROM 'ok') AS failed, "
-            f"{', '.join(moments)} FROM {relation} GROUP BY ALL ORDER BY ALL")
+    return (f"{keys}, count(*) AS requests, count(*) FILTER (WHERE status IS DISTINCT FROM 'ok') AS failed, "
+            f"{', '.join(moments)}")
+
+
+def statistics_sql(relation: str, columns: set[str]) -> str:
+    """The GROUP BY over `relation` (valid rows), in the order the rows are stored."""
+    return f"SELECT {statistics_aggregates(columns)} FROM {relation} GROUP BY ALL ORDER BY ALL"
+
+
+STATISTICS_COLUMNS = STATISTICS_KEYS + COUNT_COLUMNS[:2] + [f"{m}_{part}" for m in METRICS
+                                                            for part in ("n", "sum", "sum_squares")]
 
 
 def statistics_of(con: duckdb.DuckDBPyConnection, relation: str, columns: set[str]) -> pd.DataFrame:
