@@ -15,8 +15,6 @@ from llmopt.settings import Settings
 from llmopt.tasks.retries import retry_if_transient
 
 
-KEPT_EVERY = 4                  # partitions a `keep-rollups` run stores at least (see `partition_waves`)
-
 
 @task(name="plan-lookback", retries=2,
       retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
@@ -85,8 +83,6 @@ def pool_evidence(settings: Settings, pool: EvidencePool) -> PooledEvidence:
     return evidence
 
 
-def partition_waves(pool: EvidencePool, concurrency: int) -> list[list[tuple[Partition, str]]]:
-    """The partitions still to read, in waves of `concurrency` but at least `KEPT_EVERY` (a plain call: no I/O):
-    each wave's rollups are kept by one `keep-rollups` run (~50 ms of task overhead each, 17 s over a week's 336
-    partitions); the runner still reads `concurrency` at once, and a wave's finished rollups are small."""
-    return pool.waves(max(concurrency, KEPT_EVERY))
+def partition_waves(pool: EvidencePool, size: int) -> list[list[tuple[Partition, str]]]:
+    """The partitions still to read, `size` at a time (a plain call: no I/O)."""
+    return pool.waves(size)

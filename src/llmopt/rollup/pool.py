@@ -25,7 +25,7 @@ class EvidencePool:
     max_sample_rows: int
     cells: list[pd.DataFrame] = field(default_factory=list)
     samples: list[tuple] = field(default_factory=list)          # (partition start, its sample, thinned to τ lazily)
-    held: int = 0                                               # sample rows held (≤ 2 × max_sample_rows + one)
+    held: int = 0                                               # sample rows held (≤ 1.25 × max_sample_rows + one)
     threshold: float = 1.0
     rows_valid: int = 0
     partitions: int = 0
@@ -86,7 +86,7 @@ class EvidencePool:
             sample = sample[sample[SAMPLE_KEY] < self.threshold]
         self.samples.append((part.start, sample))
         self.held += len(sample)
-        if self.held > 2 * self.max_sample_rows:     # thin the earlier samples to τ now and then: O(n) overall
+        if self.held > 1.25 * self.max_sample_rows:  # thin the earlier samples to τ now and then: O(n) overall
             self.samples = [(at, s[s[SAMPLE_KEY] < self.threshold]) for at, s in self.samples]
             self.held = sum(len(s) for _, s in self.samples)
 
