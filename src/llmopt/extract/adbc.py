@@ -3,7 +3,14 @@ read by the driver in C (SQLite ~5× `read_sql`; PostgreSQL by its binary COPY),
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy.engine import URL
+
+# a window is read as this many consecutive time ranges at once, each on its own connection: the driver reads
+# in C without the GIL, so on 2 cores a 1M-row SQLite hour reads in about 60% of the time (one partition's
+# rows in memory, as before)
+READ_PARTS = 2
 
 
 def adbc_connect(url: URL):
@@ -32,3 +39,23 @@ def adbc_errors() -> tuple[type[BaseException], ...]:
         return (adbc_driver_manager.Error, OSError, ImportError, ValueError)
     except ImportError:
         return (OSError, ImportError, ValueError)
+
+
+def read_arrow(url: URL, queries: list[str]):
+    """The rows of `queries` (consecutive ranges of one window), read at once, as one Arrow table in their order.
+
+    Raises:
+        pyarrow.ArrowInvalid, pyarrow.ArrowTypeError: the ranges' columns came back in types that do not unify
+            (SQLite types a column by its values); and what `adbc_errors` lists.
+    """
+    import pyarrow as pa
+
+    def read(sql: str):
+        with adbc_connect(url) as conn, conn.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
+
+    with ThreadPoolExecutor(len(queries)) as pool:
+        tables = list(pool.map(read, queries))
+    rows = [t for t in tables if t.num_rows] or tables[:1]       # an empty range's columns carry no types
+    return rows[0] if len(rows) == 1 else pa.concat_tables(rows, promote_options="permissive")

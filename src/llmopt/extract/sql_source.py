@@ -10,12 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import DateTime, MetaData, column, create_engine, delete, func, inspect, select, table, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from llmopt.domain import utc as _utc
-from llmopt.extract.adbc import adbc_connect, adbc_errors
+from llmopt.extract.adbc import READ_PARTS, adbc_errors, read_arrow
 from llmopt.extract.schema import quarantine_table, requests_table
 from llmopt.extract.sql_time import ts_at_or_after, ts_in_window
 
@@ -184,13 +185,14 @@ class SqlRequestLog:
         wanted = [c for c in columns if c in present]
         if not wanted or "ts" not in present or self.engine.dialect.name not in ("sqlite", "postgresql"):
             return None
-        sql = str(self._window_query(wanted, start, end).compile(dialect=self.engine.dialect,
-                                                                 compile_kwargs={"literal_binds": True}))
+        cuts = [start + (end - start) * i / READ_PARTS for i in range(READ_PARTS)] + [end]
+        cuts = [cuts[0], *(c.replace(microsecond=0) for c in cuts[1:-1]), cuts[-1]]   # whole seconds inside
+        queries = [str(self._window_query(wanted, a, b).compile(dialect=self.engine.dialect,
+                                                                compile_kwargs={"literal_binds": True}))
+                   for a, b in zip(cuts, cuts[1:]) if a < b]
         try:
-            with adbc_connect(self.engine.url) as conn, conn.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetch_arrow_table()
-        except adbc_errors() as err:
+            return read_arrow(self.engine.url, queries)
+        except (*adbc_errors(), pa.ArrowInvalid, pa.ArrowTypeError) as err:
             log.info("ADBC read of %s fell back to the DBAPI read: %s", self.table_name, err)
             return None
 
