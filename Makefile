@@ -41,9 +41,13 @@ test: install-test                 ## the whole suite; fixtures start PostgreSQL
 test-fast: install-test            ## unit tests that start no server and run no flow (~30 s)
 	$(BIN)/pytest -q -m "not slow and not integration"
 
-bench: install                     ## `llmopt run` on a 1M-row SQLite hour, an empty hour, a 10M-row 24 h Parquet lake cold and warm (~5 min)
+bench: install                     ## `llmopt run` on a 1M-row SQLite hour, an empty hour (local MLflow store, then an mlflow server), a 10M-row 24 h Parquet lake cold and warm (~6 min)
 	$(BIN)/llmopt bench scale --rows 1000000 --hours 1 --format sqlite
 	$(BIN)/llmopt bench scale --rows 0 --hours 1 --format sqlite
+	$(BIN)/python -c "import pathlib, subprocess, sys, tempfile; from tests.services import start_mlflow_server; \
+	  url, stop = start_mlflow_server(pathlib.Path(tempfile.mkdtemp(prefix='llmopt-bench-mlflow-'))); \
+	  code = subprocess.call(['$(BIN)/llmopt', 'bench', 'scale', '--rows', '0', '--hours', '1', '--format', 'sqlite', \
+	  '--set', 'mlflow_tracking_uri=' + url]); stop(); sys.exit(code)"
 	$(BIN)/llmopt bench scale --rows 10000000 --hours 24 --format parquet
 
 bench-gateway: install-test        ## the loop on the real LiteLLM proxy, longer: 600 calls per task per cycle, up to 12 cycles
