@@ -55,7 +55,17 @@ def read_arrow(url: URL, queries: list[str]):
             cursor.execute(sql)
             return cursor.fetch_arrow_table()
 
+    def untyped_nulls(table):
+        # the driver types a column null in every row by guess (int64): as Arrow's null type, it takes the
+        # other range's type
+        for i, name in enumerate(table.column_names):
+            if table.column(i).null_count == table.num_rows and not pa.types.is_null(table.column(i).type):
+                table = table.set_column(i, name, pa.nulls(table.num_rows))
+        return table
+
     with ThreadPoolExecutor(len(queries)) as pool:
         tables = list(pool.map(read, queries))
     rows = [t for t in tables if t.num_rows] or tables[:1]       # an empty range's columns carry no types
-    return rows[0] if len(rows) == 1 else pa.concat_tables(rows, promote_options="permissive")
+    if len(rows) == 1:
+        return rows[0]
+    return pa.concat_tables([untyped_nulls(t) for t in rows], promote_options="permissive")

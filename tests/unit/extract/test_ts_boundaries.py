@@ -65,3 +65,42 @@ def test_a_late_row_on_the_hour_changes_only_its_own_hours_fingerprint(boundary_
                           "'2026-11-20 23:00:00+00:00', 'support', 'chat', 'gpt-4o', 1, 1, 5.0, 'ok')"))
     after = res.request_source.fingerprints([(p.start, p.end) for p in HOURS])
     assert [b == a for b, a in zip(before, after)] == [True, False, True]
+
+
+def _insert(res, rows: list[dict]) -> None:
+    cols = list(rows[0])
+    with res.engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {res.settings.requests_table} ({', '.join(cols)}) VALUES "
+                          f"({', '.join(':' + c for c in cols)})"), rows)
+
+
+def test_the_two_ranges_an_hour_is_read_in_meet_exactly_and_their_column_types_unify(write_settings):
+    """`read_table` reads [23:00, 23:30) and [23:30, 00:00) at once: a row on 23:30:00 in any form is read once, a
+    row just before it once, and a column null in the first range but text in the second is text."""
+    _, settings = write_settings()
+    res = open_resources(settings)
+    res.request_log.ensure_tables()
+    rows = [{**ROW, "request_id": f"r{f}-{m}", "ts": form.format(d="2026-11-20", t=clock),
+             "experiment_id": "exp-1" if m else None}
+            for f, form in enumerate(FORMS) for m, clock in enumerate(["23:29:59", "23:30:00"])]
+    rows.append({**ROW, "request_id": "just-before", "ts": "2026-11-20 23:29:59.999999+00:00", "experiment_id": None})
+    _insert(res, rows)
+    table = res.request_source.read_table(START, START + timedelta(hours=1), ["request_id", "ts", "experiment_id"])
+    ids = table.column("request_id").to_pylist()
+    assert len(ids) == len(rows) and set(ids) == {r["request_id"] for r in rows}
+    assert str(table.schema.field("experiment_id").type) == "string"
+    assert table.column("experiment_id").null_count == len(FORMS) + 1
+    rollup = rollup_partition(res, HOURS[1], "fp")
+    assert (rollup.rows_read, rollup.rows_quarantined) == (len(rows), 0)
+
+
+def test_text_in_a_number_column_of_one_range_falls_back_to_the_read_that_names_it(write_settings):
+    _, settings = write_settings()
+    res = open_resources(settings)
+    res.request_log.ensure_tables()
+    _insert(res, [{**ROW, "request_id": "a", "ts": "2026-11-20 23:10:00"},
+                  {**ROW, "request_id": "b", "ts": "2026-11-20 23:40:00", "prompt_tokens": "abc"}])
+    assert res.request_source.read_table(START, START + timedelta(hours=1), ["request_id", "prompt_tokens"]) is None
+    rollup = rollup_partition(res, HOURS[1], "fp")
+    assert rollup.rows_read == 2 and rollup.rows_quarantined == 1, rollup.reasons
+    assert any("prompt_tokens" in reason for reason in rollup.reasons), rollup.reasons
