@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from llmopt.engine.prepare import FLAGGED_VIEW, PRICES_TABLE, ROWS_TABLE, prepare_rows, price_table
 from llmopt.engine.reduce import cells_of, group_valid_rows, sample_of, statistics_from_groups
-from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.frame_types import to_contract_frame, untyped_nulls
 from llmopt.prices import PriceMap
 from llmopt.validate.contract import ContractBreach, ContractViolation, RequestContract
 
@@ -57,7 +57,7 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
     Raises:
         ContractBreach: the share of bad rows exceeds `max_bad_row_share` (on ≥ `min_rows_for_share` rows).
     """
-    table = _untyped_nulls(table)
+    table = untyped_nulls(table)
     con = connect()
     try:
         source = table.append_column("__row", pa.array(np.arange(table.num_rows)))
@@ -85,16 +85,6 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
         return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold, statistics)
     finally:
         con.close()
-
-
-def _untyped_nulls(table: pa.Table) -> pa.Table:
-    """A column null in every row as Arrow's `null` type: a driver types it by guess (ADBC reads SQLite's empty
-    `variant` as int64), and the contract takes an all-null column as any type."""
-    for i, name in enumerate(table.column_names):
-        column = table.column(i)
-        if table.num_rows and column.null_count == table.num_rows and not pa.types.is_null(column.type):
-            table = table.set_column(i, name, pa.nulls(table.num_rows))
-    return table
 
 
 def _reason_counts(con, prepared) -> dict[str, int]:

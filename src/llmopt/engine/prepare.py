@@ -45,9 +45,14 @@ class PreparedRows:
     columns: set[str]                  # the columns the rows have (absent optional ones as null)
     as_read_sql: str                   # the columns as read, of `ROWS_TABLE r JOIN source_rows s` (the quarantine)
     stored: set[str]                   # the typed columns ROWS_TABLE holds
-    typed_sql: str                     # SELECT of the typed columns over `{relation} s` (the source's rows)
+    typed_columns: str                 # the typed columns' select list over `<relation> s` joined by `typed_join`
+    typed_join: str
     typed_names: list[str]             # the typed columns (for the sample)
     pre_reasons: list[str]             # SQL of each reason found before the rules
+
+    def typed_select(self, relation: str) -> str:
+        """The SELECT of the typed columns over `relation` (rows shaped as the source's)."""
+        return f"SELECT {self.typed_columns} FROM {relation} s {self.typed_join}"
 
 
 def price_table(prices: PriceMap) -> pa.Table:
@@ -113,10 +118,10 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
         pre.append(quote(MAPPING_REASON))
     select = ", ".join(["s.__row"] + [f"{sql} AS {quote(n)}" for n, sql in typed.items()]
                        + ["p.name IS NOT NULL AS __priced", "p.input_usd", "p.cached_usd", "p.output_usd"])
-    typed_sql = f"SELECT {select} FROM {{relation}} s LEFT JOIN {PRICES_TABLE} p ON {model} = p.name"
+    join = f"LEFT JOIN {PRICES_TABLE} p ON {model} = p.name"
     con.execute(f"""CREATE TEMP VIEW {TYPED_VIEW} AS
         SELECT *, nullif(concat_ws('; ', {', '.join(pre)}), '') AS __pre
-        FROM ({typed_sql.replace('{relation}', 'source_rows')})""")
+        FROM (SELECT {select} FROM source_rows s {join})""")
     dups = []
     for c in unique_columns(rules):      # the values more than one checked row has (GX checks rows without __pre)
         table, any_dup = quote("__dups_" + c), False
@@ -152,5 +157,5 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
     # the quarantine keeps each row as read (the source's own values, with the derived provider; an absent column null)
     as_read = ", ".join("r.provider AS provider" if n == "provider" else f"s.{quote(n)}" if n in names
                         else f"{typed[n]} AS {quote(n)}" for n in typed)
-    return PreparedRows(rules, columns, as_read, set(stored), typed_sql, [n for n in typed if n != MAPPING_REASON],
+    return PreparedRows(rules, columns, as_read, set(stored), select, join, [n for n in typed if n != MAPPING_REASON],
                         pre)

@@ -65,8 +65,9 @@ def cells_of(con, prepared: PreparedRows) -> pd.DataFrame:
     # each cell's successful latencies in row order (one list per cell, in the cells' order), sketched per cell
     lists = con.sql(f"SELECT {KEYS}, list(latency_ms::FLOAT ORDER BY __row) AS v FROM {VALID} AND status = 'ok' "
                     f"AND latency_ms IS NOT NULL GROUP BY ALL").to_arrow_table()
-    offsets = lists.column("v").combine_chunks().offsets.to_numpy()
-    values = lists.column("v").combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    latencies = lists.column("v").combine_chunks()
+    offsets = latencies.offsets.to_numpy()
+    values = latencies.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
     where = {tuple(k): i for i, k in enumerate(zip(*(lists.column(c).to_pylist() for c in CELL_KEYS)))}
     sketches = []
     for key in cells[CELL_KEYS].itertuples(index=False):
@@ -88,12 +89,13 @@ def sample_of(con, prepared: PreparedRows, source: pa.Table, valid_rows: int,
     smallest = con.execute(f"SELECT __row, __key FROM {VALID} ORDER BY __key LIMIT {sample_rows + 1}").fetchnumpy()
     rows, keys = np.asarray(smallest["__row"]), np.asarray(smallest["__key"], dtype=np.float64)
     threshold = float(keys[sample_rows]) if valid_rows > sample_rows else 1.0
-    order = np.argsort(rows[keys < threshold], kind="stable")
-    chosen = pa.table({"__row": rows[keys < threshold][order], "__key": keys[keys < threshold][order]})
+    rows, keys = rows[keys < threshold], keys[keys < threshold]
+    order = np.argsort(rows, kind="stable")
+    chosen = pa.table({"__row": rows[order], "__key": keys[order]})
     con.register("sample_source", source.take(chosen.column("__row")))
     con.register("sample_keys", chosen)
     columns = ", ".join(f"t.{quote(c)}" for c in prepared.typed_names)
     table = con.sql(f"SELECT {columns}, k.__key AS {SAMPLE_KEY} FROM "
-                    f"({prepared.typed_sql.replace('{relation}', 'sample_source')}) t "
+                    f"({prepared.typed_select('sample_source')}) t "
                     "JOIN sample_keys k USING (__row) ORDER BY __row").to_arrow_table()
     return to_contract_frame(table), threshold

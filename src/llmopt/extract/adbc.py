@@ -50,22 +50,17 @@ def read_arrow(url: URL, queries: list[str]):
     """
     import pyarrow as pa
 
+    from llmopt.extract.frame_types import untyped_nulls
+
     def read(sql: str):
         with adbc_connect(url) as conn, conn.cursor() as cursor:
             cursor.execute(sql)
             return cursor.fetch_arrow_table()
-
-    def untyped_nulls(table):
-        # the driver types a column null in every row by guess (int64): as Arrow's null type, it takes the
-        # other range's type
-        for i, name in enumerate(table.column_names):
-            if table.column(i).null_count == table.num_rows and not pa.types.is_null(table.column(i).type):
-                table = table.set_column(i, name, pa.nulls(table.num_rows))
-        return table
 
     with ThreadPoolExecutor(len(queries)) as pool:
         tables = list(pool.map(read, queries))
     rows = [t for t in tables if t.num_rows] or tables[:1]       # an empty range's columns carry no types
     if len(rows) == 1:
         return rows[0]
+    # a column null in every row of one range takes the other's type
     return pa.concat_tables([untyped_nulls(t) for t in rows], promote_options="permissive")

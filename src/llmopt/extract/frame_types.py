@@ -82,6 +82,16 @@ def conform_table(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
+def untyped_nulls(table: pa.Table) -> pa.Table:
+    """A column null in every row as Arrow's `null` type: a driver types it by guess (ADBC reads SQLite's empty
+    `variant` as int64), and the contract takes an all-null column as any type (and joining tables, the other's)."""
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if table.num_rows and column.null_count == table.num_rows and not pa.types.is_null(column.type):
+            table = table.set_column(i, name, pa.nulls(table.num_rows))
+    return table
+
+
 def null_column(kind: str | None, rows: int) -> pa.Array:
     """A column absent from a file: null in each of its `rows`, typed as its contract kind."""
     return pa.nulls(rows, _EMPTY.get(kind, pa.string()))
