@@ -16,7 +16,7 @@ from llmopt.tasks.fit import fit_models
 from llmopt.tasks.publish import adopt_orphan_versions, publish_configs
 from llmopt.tasks.runners import partition_runner
 from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, pool_evidence, rollup_partition
-from llmopt.tasks.settings import load_settings, resolve_window
+from llmopt.tasks.settings import import_later_steps, load_settings, resolve_window
 from llmopt.tasks.window_lock import hold_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
 
@@ -53,11 +53,15 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
 
 def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> dict:
     """The run's body, while it holds its window."""
-    ids["mlflow_run_id"] = start_tracking(settings, window, dry_run, ids["prefect_flow_run_id"])
+    # opened alongside the partitions: MLflow's ~1.8 s of imports run while the reads and the engine work in C
+    tracking = start_tracking.submit(settings, window, dry_run, ids["prefect_flow_run_id"])
     try:
         if not dry_run:
             adopt_orphan_versions(settings)
         pool = plan_lookback(settings, window)
+        # the later steps' modules import while the partitions read and reduce in C (GIL released); not for an
+        # hour the source counts empty, whose run ends after tracking
+        warmed = [import_later_steps.submit()] if pool.pending and pool.pending_rows != 0 else []
         if pool.pending:
             with partition_runner(settings) as runner:        # threads, or the Dask cluster the settings name
                 for wave in partition_waves(pool, settings.partition_concurrency):
@@ -65,13 +69,14 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
                                                                 "fingerprint": fingerprint, "window": window})
                                for partition, fingerprint in wave]
                     keep_rollups(settings, pool, [f.result() for f in futures])
+        ids["mlflow_run_id"] = tracking.result()
         evidence = pool_evidence(settings, pool)
         if evidence.empty:
             summary = no_traffic_summary(window, ids)
             finish_tracking(settings, ids["mlflow_run_id"], True, summary)
             show_recommendations(summary)
             return summary.to_dict()
-        models = fit_models(settings, evidence)
+        models = fit_models(settings, evidence, wait_for=warmed)     # never two threads in one import
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
         evaluations = evaluate_routing(settings, window, evidence, models, latest)
         strategy_evaluations = [evaluate_strategy(settings, name, window, evidence, evaluations, latest)
@@ -92,7 +97,9 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         show_recommendations(summary)
         show_experiment_calls(calls)
     except BaseException as err:
-        finish_tracking(settings, ids["mlflow_run_id"], False, error=f"{type(err).__name__}: {err}")
+        run_id = ids.get("mlflow_run_id") or tracking.result(raise_on_failure=False)
+        if isinstance(run_id, str):                 # else the tracker itself failed: there is no run to close
+            finish_tracking(settings, run_id, False, error=f"{type(err).__name__}: {err}")
         raise
     finish_tracking(settings, ids["mlflow_run_id"], True, summary)
     return summary.to_dict()

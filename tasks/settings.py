@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from llmopt.domain import Window
 from llmopt.settings import Settings
+from llmopt.warm_imports import import_modules
 
 
 @task(name="load-settings", retries=0, timeout_seconds=30, cache_policy=NO_CACHE)
@@ -25,3 +26,9 @@ def load_settings(config_file: str | None, approval: str | None,
 def resolve_window(start: datetime | None, end: datetime | None) -> Window:
     """The half-open window [start, end); default: the last complete hour."""
     return Window.resolve(start, end)
+
+
+@task(name="import-later-steps", retries=0, timeout_seconds=120, cache_policy=NO_CACHE)
+def import_later_steps() -> list[str]:
+    """Import the fit's, evaluation's and report's modules while the partitions are read (see `warm_imports`)."""
+    return import_modules()

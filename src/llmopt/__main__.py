@@ -2,6 +2,6 @@
 
 import sys
 
-from llmopt.cli import main
+from llmopt.cli import run_command
 
-sys.exit(main())
+sys.exit(run_command())

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats as sps
+from llmopt.lazy_modules import scipy_optimize as optimize, scipy_stats as sps
 
 from llmopt.domain import Change, Strategy
 from llmopt.evaluate.registry import Scope, StrategySpec, register
@@ -19,7 +19,7 @@ from llmopt.stats import Interval, MeanStats, ProportionStats, mean_interval, we
     wilson_interval
 
 TOKEN_MIX_ROWS = 2_000
-Z95 = sps.norm.ppf(0.95)
+Z95 = 1.6448536269514722        # scipy.stats.norm.ppf(0.95), written out so importing this module needs no scipy
 
 
 @dataclass(frozen=True)

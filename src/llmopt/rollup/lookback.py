@@ -194,15 +194,17 @@ def _breached(res: Resources, partition: Partition, fingerprint: str, window: Wi
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:
     """A pool holding the plan's stored rollups; the rest (and stored ones whose input changed) are pending."""
     pool = EvidencePool(plan.window, res.settings.pooled_sample_rows, planner=WORKER)
-    counts = plan.counts or [None] * len(plan.partitions)
+    counts, pending_counts = plan.counts or [None] * len(plan.partitions), []
     for part, fingerprint, stored, count in zip(plan.partitions, plan.fingerprints, plan.stored, counts):
         rollup = res.rollup_store.load(part, fingerprint) if stored else None
         if rollup is None and count == 0 and part.start < plan.window.start:
             pool.add_empty()        # an earlier hour the source counts no rows in: nothing to read or to judge
         elif rollup is None:
             pool.pending.append((part, fingerprint))
+            pending_counts.append(count)
         else:
             pool.add(rollup)
+    pool.pending_rows = None if None in pending_counts else sum(pending_counts)
     return pool
 
 

@@ -32,6 +32,7 @@ class EvidencePool:
     reused: int = 0
     newest: list[PartitionRollup] = field(default_factory=list)   # the run's own window (validated in this run)
     pending: list[tuple[Partition, str]] = field(default_factory=list)   # partitions to read, with fingerprints
+    pending_rows: int | None = None        # rows the source counted in the pending partitions (None: not counted)
     seconds: dict[str, float] = field(default_factory=dict)    # read / validate / reduce, summed over partitions
     excluded: list[tuple[str, str]] = field(default_factory=list)   # (partition key, why) left out of the evidence
     workers: set[str] = field(default_factory=set)                  # host:pid of each process that read a partition

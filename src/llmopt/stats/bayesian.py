@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as sps
+from llmopt.lazy_modules import scipy_stats as sps
 
 from llmopt.stats.effects import Stats, prepare
 

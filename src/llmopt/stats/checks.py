@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as sps
+from llmopt.lazy_modules import scipy_stats as sps
 
 SRM_THRESHOLD = 0.001  # below this p-value the split is broken and no decision is made
 

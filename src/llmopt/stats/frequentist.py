@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats as sps
+from llmopt.lazy_modules import scipy_stats as sps
 
 from llmopt.stats.effects import EffectResult, prepare, welch_df
 from llmopt.stats.sufficient import MeanStats, ProportionStats

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-from scipy.optimize import brentq
-
+from llmopt.lazy_modules import scipy_optimize
 from llmopt.stats.effects import EffectResult, Stats, prepare
 
 DEFAULT_TUNING_SAMPLES = 5000  # where the sequence is tightest (total units); GrowthBook's default
@@ -63,6 +62,6 @@ def sequential_ci(control: Stats, treatment: Stats, relative: bool = False, conf
     elif halfwidth(1e-300) <= gap:
         p = 0.0
     else:  # the half-width falls monotonically in alpha; find where it meets |effect|
-        p = brentq(lambda alpha: halfwidth(alpha) - gap, 1e-300, 1 - 1e-12, xtol=1e-14, rtol=1e-10)
+        p = scipy_optimize.brentq(lambda alpha: halfwidth(alpha) - gap, 1e-300, 1 - 1e-12, xtol=1e-14, rtol=1e-10)
     return EffectResult(diff.effect, diff.effect - half, diff.effect + half, p, math.sqrt(diff.variance),
                         math.inf, confidence, relative)

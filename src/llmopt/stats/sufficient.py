@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+from llmopt.lazy_modules import scipy_stats as sps
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,10 @@ def _money(x: float) -> float | str:
     return round(x, 2) if math.isfinite(x) else "no prediction (too few rows)"
 
 
-def _png(fig) -> bytes:
+def _png(fig, tight: bool = True) -> bytes:
+    """The figure as PNG; `tight` crops it to its contents, at the price of drawing it twice."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
@@ -127,10 +128,12 @@ def plot_cost_vs_quality(evaluations: list[RoutingEvaluation]) -> bytes:
     fig.suptitle("Cost vs quality per task — blue: current, green: recommended, olive: eligible, grey: blocked; "
                  "purple: cost–quality frontier;\nbars: confidence interval of mean quality at the policy's "
                  "confidence (none: no scored requests)", fontsize=10)
-    # fixed spacing instead of tight_layout (a whole extra draw of every panel); savefig's tight bbox still
-    # takes in the title and labels
-    fig.subplots_adjust(top=1 - 0.9 / (3.8 * rows), hspace=0.45, wspace=0.3)
-    data = _png(fig)
+    # fixed margins, in inches of the figure, instead of tight_layout or a tight bbox (each a whole extra draw of
+    # every panel): room for the two-line title, the axis labels and a model name past the last point
+    height, width = 3.8 * rows, 5 * cols
+    fig.subplots_adjust(top=1 - 0.9 / height, bottom=0.55 / height, left=0.75 / width, right=1 - 1.0 / width,
+                        hspace=0.45, wspace=0.3)
+    data = _png(fig, tight=False)
     plt.close(fig)
     return data
 
