@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from prefect import flow
+from prefect import allow_failure, flow
 from prefect.runtime import flow_run
 
 from llmopt.track.summary import build_summary, busy_summary, no_traffic_summary
@@ -61,7 +61,7 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         pool = plan_lookback(settings, window)
         # the later steps' modules import while the partitions read and reduce in C (GIL released); not for an
         # hour the source counts empty, whose run ends after tracking
-        warmed = [import_later_steps.submit()] if pool.pending and pool.pending_rows != 0 else []
+        warmed = [allow_failure(import_later_steps.submit())] if pool.pending and pool.pending_rows != 0 else []
         if pool.pending:
             with partition_runner(settings) as runner:        # threads, or the Dask cluster the settings name
                 for wave in partition_waves(pool, settings.partition_concurrency):
@@ -76,7 +76,8 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
             finish_tracking(settings, ids["mlflow_run_id"], True, summary)
             show_recommendations(summary)
             return summary.to_dict()
-        models = fit_models(settings, evidence, wait_for=warmed)     # never two threads in one import
+        # after the head start, never alongside it (no module imported from two threads); its failure fails nothing
+        models = fit_models(settings, evidence, wait_for=warmed)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
         evaluations = evaluate_routing(settings, window, evidence, models, latest)
         strategy_evaluations = [evaluate_strategy(settings, name, window, evidence, evaluations, latest)
