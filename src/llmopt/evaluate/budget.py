@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from llmopt.lazy_modules import scipy_stats as sps
 
 MIN_HOURS = 48

@@ -8,11 +8,11 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from llmopt.lazy_modules import scipy_optimize as optimize, scipy_stats as sps
 
 from llmopt.domain import Change, Strategy
 from llmopt.evaluate.registry import Scope, StrategySpec, register
 from llmopt.fit import FittedModels
+from llmopt.lazy_modules import scipy_optimize as optimize, scipy_stats as sps
 from llmopt.prices import PriceMap
 from llmopt.settings import Guardrails, Policy
 from llmopt.stats import Interval, MeanStats, ProportionStats, mean_interval, welch_difference_interval, \

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
-from llmopt.lazy_modules import scipy_stats as sps
 
+from llmopt.lazy_modules import scipy_stats as sps
 from llmopt.rollup.partition import CELL_KEYS, SUM_COLUMNS
 from llmopt.stats import MeanStats
 

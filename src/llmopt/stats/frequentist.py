@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from llmopt.lazy_modules import scipy_stats as sps
-
 from llmopt.stats.effects import EffectResult, prepare, welch_df
 from llmopt.stats.sufficient import MeanStats, ProportionStats
 

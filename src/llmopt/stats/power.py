@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 from llmopt.lazy_modules import scipy_stats as sps
-
 from llmopt.stats.effects import Stats, prepare
 
 

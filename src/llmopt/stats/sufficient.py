@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from llmopt.lazy_modules import scipy_stats as sps
 
 
