@@ -36,7 +36,7 @@ def test_wheel_holds_every_package_under_the_llmopt_namespace(wheel):
         assert f"llmopt/validate/contracts/{contract}" in names
     assert "llmopt/data/model_prices.json" in names
     entry_points = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith("entry_points.txt"))
-    assert "llmopt = llmopt.cli:main" in entry_points
+    assert "llmopt = llmopt.cli:run_command" in entry_points
     assert "hourly-optimization = llmopt.flows.hourly_optimization:hourly_optimization" in entry_points
 
 
