@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from llmopt.engine.prepare import FLAGGED_VIEW, PRICES_TABLE, ROWS_TABLE, prepare_rows, price_table
-from llmopt.engine.reduce import cells_of, group_valid_rows, sample_of, statistics_from_groups
+from llmopt.engine.prepare import FLAGGED_VIEW, PRICES_TABLE, prepare_rows, price_table
+from llmopt.engine.reduce import cells_of, first_key_bound, group_rows, sample_of, statistics_from_groups
 from llmopt.extract.frame_types import to_contract_frame, untyped_nulls
 from llmopt.prices import PriceMap
 from llmopt.validate.contract import ContractBreach, ContractViolation, RequestContract
@@ -66,42 +66,50 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
         prepared = prepare_rows(con, table.schema, contract.suite_json, required, window)
         if prepared is None:
             return None
-        rows_read, bad = con.execute(f"SELECT count(*), count(reason) FROM {ROWS_TABLE}").fetchall()[0]
-        rejected = to_contract_frame(con.sql(        # the stored `reason` finds them; the rest is read as is
-            f"SELECT {prepared.as_read_sql}, r.reason FROM {ROWS_TABLE} r JOIN source_rows s ON s.__row = r.__row "
-            "WHERE r.reason IS NOT NULL ORDER BY r.__row"
-        ).to_arrow_table())
-        reasons = _reason_counts(con, prepared) if bad else {}
+        key_bound = first_key_bound(table.num_rows, sample_rows)
+        rows_read, bad = group_rows(con, prepared, key_bound)
+        rejected, reasons = _bad_rows(con, prepared, bad > 0)
         results = _expectation_results(contract.suite_json, prepared, reasons)
         if rows_read and bad / rows_read > max_bad_row_share and rows_read >= min_rows_for_share:
             top = ", ".join(f"{r} ×{n}" for r, n in list(reasons.items())[:3])
             raise ContractBreach([ContractViolation(
                 None, "max_bad_row_share", f"{bad / rows_read:.1%} of rows broke row-level expectations > "
                 f"{max_bad_row_share:.1%}; top reasons: {top}")], rejected=rejected)
-        group_valid_rows(con, prepared)
-        cells = cells_of(con, prepared)
-        sample, threshold = sample_of(con, prepared, source, rows_read - bad, sample_rows)
+        cells = cells_of(con)
+        sample, threshold = sample_of(con, prepared, source, rows_read - bad, sample_rows, key_bound)
         statistics = statistics_from_groups(con)
         return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold, statistics)
     finally:
         con.close()
 
 
-def _reason_counts(con, prepared) -> dict[str, int]:
-    """How many rows gave each reason (a row with two reasons counts for both), most common first; ties in the
-    order the rows first give them, as the pandas path's `Counter` lists them. Read from the flagged view (the
-    rule flags are not stored): a second pass, only for partitions with bad rows."""
-    found = []       # (count, first row, rank in the contract, reason)
-    if prepared.rules:
-        stats = con.execute("SELECT " + ", ".join(f"count_if(__r{i}), min(__row) FILTER (WHERE __r{i})"
-                                                  for i in range(len(prepared.rules))) + f" FROM {FLAGGED_VIEW}"
-                            ).fetchall()[0]
-        found += [(stats[2 * i], stats[2 * i + 1], i, r.reason) for i, r in enumerate(prepared.rules)]
-    for rank, sql in enumerate([*prepared.pre_reasons, "price_reason"]):
-        found += [(n, first, -len(prepared.pre_reasons) + rank, reason) for reason, n, first in con.execute(
-            f"SELECT {sql} AS r, count(*), min(__row) FROM {FLAGGED_VIEW} WHERE {sql} IS NOT NULL GROUP BY r"
-        ).fetchall()]
-    return {reason: int(n) for n, _, _, reason in sorted((f for f in found if f[0]), key=lambda f: (-f[0], f[1], f[2]))}
+def _bad_rows(con, prepared, any_bad: bool) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The quarantined rows as read (with `reason`), in row order, and how many rows gave each reason (a row with
+    two reasons counts for both), most common first; ties in the order the rows first give them, as the pandas
+    path's `Counter` lists them. One read of the flagged view's bad rows, with each rule's flag (none at all when
+    `any_bad` is false: the empty quarantine still has the columns as read)."""
+    flags = [f"__r{i}" for i in range(len(prepared.rules))]
+    found = [f"__p{j}" for j in range(len(prepared.pre_reasons) + 1)]    # each reason found before the rules, priced
+    found_sql = [f"{sql} AS {name}" for sql, name in zip([*prepared.pre_reasons, "price_reason"], found)]
+    kept = ", ".join(f"b.{c}" for c in ["__row AS __bad_row", *flags, *found])
+    table = con.sql(
+        f"SELECT {prepared.as_read_sql}, b.reason, {kept} "
+        f"FROM (SELECT __row, provider, reason, {', '.join(flags + found_sql)} FROM {FLAGGED_VIEW} "
+        f"WHERE {'reason IS NOT NULL' if any_bad else 'FALSE'}) b "
+        "JOIN source_rows s ON s.__row = b.__row ORDER BY b.__row").to_arrow_table()
+    extra = ["__bad_row", *flags, *found]
+    row = table.column("__bad_row").to_numpy()
+    counted = []       # (count, first row, rank in the contract, reason)
+    for i, rule in enumerate(prepared.rules):
+        hit = table.column(flags[i]).to_numpy(zero_copy_only=False)
+        if hit.any():
+            counted.append((int(hit.sum()), int(row[hit].min()), i, rule.reason))
+    for j, name in enumerate(found):
+        values = table.column(name).to_pandas()
+        for reason, at in values.dropna().groupby(values.dropna()).groups.items():
+            counted.append((len(at), int(row[at].min()), j - len(found), reason))
+    reasons = {reason: n for n, _, _, reason in sorted(counted, key=lambda f: (-f[0], f[1], f[2]))}
+    return to_contract_frame(table.drop_columns(extra)), reasons
 
 
 def _expectation_results(suite: dict, prepared, rule_counts: dict[str, int]) -> list[dict]:

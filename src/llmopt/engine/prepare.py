@@ -1,11 +1,11 @@
-"""The partition's rows typed, checked and keyed in one DuckDB statement (`ROWS_TABLE`).
+"""The partition's rows typed, checked and keyed as DuckDB views over its Arrow table (`FLAGGED_VIEW`).
 
 Per row: the contract's typed columns (text `ts` parsed, NaN as null, provider derived from the model as
 `frame_types.derive_provider` does), the reasons found before the rules (`ts` outside the partition, a source's
 own `mapping_reason`), one flag per row rule (`rules.row_rules`, on rows without such a reason, as GX sees only
 those), the priced-model check, `reason` (all of a row's reasons, in the contract's order, or null when valid),
-the list-price cost and the row's sample key. Only the columns the rollup reads are stored (`ROLLUP_COLUMNS`);
-the rest stay views over the Arrow table.
+the list-price cost and the row's sample key. Nothing is materialized: `engine.reduce.group_rows` reads the view
+once; only bad rows are read from it again.
 """
 
 from __future__ import annotations
@@ -21,13 +21,8 @@ from llmopt.extract.schema import ABSENT_MEANS_NULL
 from llmopt.prices import PriceMap
 from llmopt.validate.contract import MAPPING_REASON
 
-ROWS_TABLE = "checked_rows"       # narrow: what the rollup reads, for every row (materialized once)
-FLAGGED_VIEW = "flagged_rows"     # every column and rule flag of a row (a view: read again only for bad rows)
+FLAGGED_VIEW = "flagged_rows"     # every typed column, rule flag, reason, cost and sample key of a row
 TYPED_VIEW = "typed_rows"
-# the columns of ROWS_TABLE: the cells' and statistics' keys and values (a wide table of every column and rule flag
-# cost twice the rest of the pass to write); the sample's other columns come from TYPED_VIEW by row number
-ROLLUP_COLUMNS = ("service", "task_type", "model", "provider", "status", "variant", "experiment_id", "prompt_tokens",
-                  "completion_tokens", "latency_ms", "quality_score", "ttft_ms")
 PRICES_TABLE = "model_prices"
 OUTSIDE = "ts is outside the hour it is stored under (store ts in UTC)"
 # u ∈ [0, 1) from DuckDB's 64-bit hash of the row's id: the same in every run and worker (not promised across
@@ -39,12 +34,11 @@ _NULL_OF = {"string": "NULL::VARCHAR", "timestamp": "NULL::TIMESTAMPTZ", "intege
 
 @dataclass(frozen=True)
 class PreparedRows:
-    """What the later queries over `ROWS_TABLE` need to know of it."""
+    """What the later queries over `FLAGGED_VIEW` need to know of it."""
 
     rules: list[RowRule]
     columns: set[str]                  # the columns the rows have (absent optional ones as null)
-    as_read_sql: str                   # the columns as read, of `ROWS_TABLE r JOIN source_rows s` (the quarantine)
-    stored: set[str]                   # the typed columns ROWS_TABLE holds
+    as_read_sql: str                   # the columns as read, of `<bad rows> b JOIN source_rows s` (the quarantine)
     typed_columns: str                 # the typed columns' select list over `<relation> s` joined by `typed_join`
     typed_join: str
     typed_names: list[str]             # the typed columns (for the sample)
@@ -88,7 +82,7 @@ def _typed(name: str, arrow_type: pa.DataType, kind: str | None) -> str | None:
 
 def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
                  window: tuple[datetime, datetime]) -> PreparedRows | None:
-    """Create `ROWS_TABLE` from the registered `source_rows`; None when a column's type needs the pandas path."""
+    """Create `FLAGGED_VIEW` over the registered `source_rows`; None when a column's type needs the pandas path."""
     names = [n for n in schema.names if n != "__row"]
     if any(c not in names for c in required if c not in ABSENT_MEANS_NULL):
         return None
@@ -151,11 +145,8 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
                         + completion_tokens * output_usd) AS __cost,
                {SAMPLE_KEY_SQL.format(id=key_id)} AS __key
         FROM priced""")
-    stored = [c for c in ROLLUP_COLUMNS if c in typed]
-    con.execute(f"CREATE TEMP TABLE {ROWS_TABLE} AS SELECT __row, {', '.join(quote(c) for c in stored)}, "
-                f"reason, __cost, __key FROM {FLAGGED_VIEW}")
     # the quarantine keeps each row as read (the source's own values, with the derived provider; an absent column null)
-    as_read = ", ".join("r.provider AS provider" if n == "provider" else f"s.{quote(n)}" if n in names
+    as_read = ", ".join("b.provider AS provider" if n == "provider" else f"s.{quote(n)}" if n in names
                         else f"{typed[n]} AS {quote(n)}" for n in typed)
-    return PreparedRows(rules, columns, as_read, set(stored), select, join, [n for n in typed if n != MAPPING_REASON],
+    return PreparedRows(rules, columns, as_read, select, join, [n for n in typed if n != MAPPING_REASON],
                         pre)

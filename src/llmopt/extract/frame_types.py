@@ -97,6 +97,12 @@ def null_column(kind: str | None, rows: int) -> pa.Array:
     return pa.nulls(rows, _EMPTY.get(kind, pa.string()))
 
 
+def repeated_text(value: str, rows: int) -> pa.Array:
+    """`value` in each of `rows` rows, built in Arrow (a Python list of 400k strings took ~0.1 s a partition)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([value], pa.string())
+                                          ).cast(pa.string())
+
+
 def to_contract_frame(table: pa.Table) -> pd.DataFrame:
     """The pandas frame of an Arrow table as read from a lake, in the contract's dtypes (see the module table)."""
     return conform_table(table).to_pandas(ignore_metadata=True)

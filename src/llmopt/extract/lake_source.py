@@ -21,7 +21,7 @@ from sqlalchemy import String
 
 from llmopt.domain import utc
 from llmopt.extract.filesystems import open_filesystem
-from llmopt.extract.frame_types import COLUMN_KINDS, conform_table, null_column, to_contract_frame
+from llmopt.extract.frame_types import COLUMN_KINDS, conform_table, null_column, repeated_text, to_contract_frame
 from llmopt.extract.schema import OPTIONAL_COLUMNS, REQUEST_COLUMNS
 
 HIVE_FIELDS = pa.schema([("date", pa.string()), ("hour", pa.string())])
@@ -153,7 +153,7 @@ class LakeRequestLog:
                 if c not in has:
                     table = table.append_column(c, null_column(COLUMN_KINDS.get(c), table.num_rows))
             tables.append(table.select(wanted).append_column(
-                SOURCE_FILE, pa.array([fragment.path] * table.num_rows, pa.string())))
+                SOURCE_FILE, repeated_text(fragment.path, table.num_rows)))
         if not tables:
             return pa.table({c: pa.array([], pa.string()) for c in wanted + [SOURCE_FILE]})
         return pa.concat_tables(tables, promote_options="permissive")

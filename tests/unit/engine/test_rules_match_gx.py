@@ -15,10 +15,11 @@ import pyarrow as pa
 import pytest
 
 from llmopt.engine.partition import validate_and_reduce
+from llmopt.engine.reduce import first_key_bound
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.extract.schema import ROUTING_COLUMNS
 from llmopt.extract.synthetic import generate_requests
-from llmopt.rollup.partition import reduce_partition
+from llmopt.rollup.partition import reduce_partition, sample_keys
 from llmopt.validate.contract import ContractBreach, RequestContract
 from llmopt.settings import BUNDLED_CONTRACTS
 from tests.unit.extract.test_hostile_input import GOOD, ROW_CLASSES
@@ -114,3 +115,21 @@ def test_a_mistyped_column_is_left_to_the_pandas_path_which_names_it(contract, p
     assert validate_and_reduce(table, contract, prices, ROUTING_COLUMNS, WINDOW, 0.5, 100, 500) is None
     with pytest.raises(ContractBreach, match=column):
         contract.validate(to_contract_frame(table), ROUTING_COLUMNS, prices, 0.5, WINDOW, 100)
+
+
+@pytest.mark.parametrize("sample_rows", [500, 5000], ids=["bad rows thin the first key bound", "k above the rows"])
+def test_the_sample_is_exact_when_bad_rows_thin_it_or_k_exceeds_the_rows(contract, prices, sample_rows):
+    good = generate_requests(3000, hours=1, end=WINDOW[1], seed=5)
+    bad = generate_requests(1500, hours=1, end=WINDOW[1], seed=6).assign(status="weird")   # not in the value set
+    bad["request_id"] = "bad-" + bad["request_id"].astype(str)
+    table = pa.Table.from_pandas(pd.concat([good, bad], ignore_index=True), preserve_index=False)
+    engine, outcome, _, sample, threshold = both(table, contract, prices, sample_rows=sample_rows)
+    assert engine.rows_quarantined == 1500 == outcome.rows_quarantined
+    bound = first_key_bound(table.num_rows, sample_rows)
+    if sample_rows < 3000:       # the valid rows' keys under the bound are fewer than k + 1: the exact top-k is read
+        assert (sample_keys(outcome.valid["request_id"]) < bound).sum() <= sample_rows
+        assert engine.sample_threshold == threshold < 1.0
+    else:
+        assert bound >= 1 and engine.sample_threshold == threshold == 1.0 and len(engine.sample) == 3000
+    assert list(engine.sample["request_id"]) == list(sample["request_id"])
+    np.testing.assert_array_equal(engine.sample["sample_key"], sample["sample_key"])

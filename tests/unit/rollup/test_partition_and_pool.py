@@ -70,7 +70,7 @@ def test_the_pooled_sample_is_the_bottom_k_of_the_union(day, prices):
     assert evidence.sample_hours == pytest.approx(24 * pool.threshold)
 
 
-def test_req_sketch_merges_to_the_exact_tail_within_one_percent():
+def test_req_sketch_merges_to_the_exact_tail_within_one_percent_and_the_median_within_one_percent_rank():
     rng = np.random.default_rng(0)
     parts = [rng.lognormal(7.0, 0.6, 20_000) for _ in range(12)]
     frames = [pd.DataFrame({"request_id": [f"{i}-{j}" for j in range(len(x))], "service": "s", "task_type": "t",
@@ -85,7 +85,10 @@ def test_req_sketch_merges_to_the_exact_tail_within_one_percent():
 
     blobs = [reduce_partition(f, Free, 100)[0]["latency_sketch"].iloc[0] for f in frames]
     merged, exact = merge_sketches(blobs), np.concatenate(parts)
-    for q in (0.5, 0.95, 0.99):
+    # REQ compacts by coin flips: at the median it promises ~1% rank error (a 1.5% value error on this lognormal;
+    # 30 runs: at most 0.8% rank), in the tail far less, which p95/p99 to 1% of the value holds
+    assert merged.get_rank(np.quantile(exact, 0.5)) == pytest.approx(0.5, abs=0.01)
+    for q in (0.95, 0.99):
         assert merged.get_quantile(q) == pytest.approx(np.quantile(exact, q), rel=0.01), q
 
 

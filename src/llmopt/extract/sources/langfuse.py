@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from llmopt.domain import utc
-from llmopt.extract.frame_types import COLUMN_KINDS, conform_table, null_column, to_contract_frame
+from llmopt.extract.frame_types import COLUMN_KINDS, conform_table, null_column, repeated_text, to_contract_frame
 from llmopt.extract.sources import SOURCE_FILE, register
 from llmopt.extract.sources.langfuse_layout import ExportFile, classify, score_files, window_files
 from llmopt.extract.sources.langfuse_map import field_specs, mapping_sql, spec_fields
@@ -148,7 +148,7 @@ class LangfuseExport:
                     self.report["skipped_files"][path] = str(error)
             return None, None
         table = pa.concat_tables(mapped)
-        table = table.append_column("table_name", pa.array([export_file.table] * table.num_rows, pa.string()))
+        table = table.append_column("table_name", repeated_text(export_file.table, table.num_rows))
         return table, pa.concat_tables(ids)
 
     def _note(self, unmatched: int, table: pa.Table, start: datetime, end: datetime) -> None:
