@@ -147,8 +147,8 @@ class LakeRequestLog:
         tables = []
         for fragment in dataset.get_fragments(filter=_hive_filter(start, end)):   # hive folders pruned here
             has = set(fragment.physical_schema.names)
-            table = conform_table(fragment.to_table(columns=[c for c in wanted if c in has],
-                                                    filter=_rows_filter(fragment, start, end)))
+            rows = None if _inside_by_statistics(fragment, start, end) else _rows_filter(fragment, start, end)
+            table = conform_table(fragment.to_table(columns=[c for c in wanted if c in has], filter=rows))
             for c in wanted:        # a column this file lacks and another has: null in its rows
                 if c not in has:
                     table = table.append_column(c, null_column(COLUMN_KINDS.get(c), table.num_rows))
@@ -179,6 +179,29 @@ def _rows_filter(fragment: ds.Fragment, start: datetime, end: datetime) -> ds.Ex
     ts_type = schema.field("ts").type
     rows = (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
     return rows | ds.field("ts").is_null() if _keeps_null_ts(fragment, start) else rows
+
+
+def _inside_by_statistics(fragment: ds.Fragment, start: datetime, end: datetime) -> bool:
+    """Whether a Parquet file's own statistics show every row inside [start, end) (an hour's file in its hive
+    folder): then it is read whole, with no filter, which would copy every column (~40 ms and ~100 MB more per
+    417k-row hour). Unknown statistics, a null `ts` the window would drop, or any other file: False."""
+    if not isinstance(fragment, ds.ParquetFileFragment):
+        return False
+    metadata = fragment.metadata
+    names = metadata.schema.names
+    if "ts" not in names or not pa.types.is_timestamp(fragment.physical_schema.field("ts").type):
+        return False
+    at, keeps_null = names.index("ts"), _keeps_null_ts(fragment, start)
+    low, high = pd.Timestamp(utc(start)), pd.Timestamp(utc(end))
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(at).statistics
+        if stats is None or not stats.has_min_max or (stats.null_count != 0 and not keeps_null):
+            return False
+        first, last = (pd.Timestamp(v) for v in (stats.min, stats.max))
+        first, last = (v.tz_localize("UTC") if v.tzinfo is None else v for v in (first, last))
+        if first < low or last >= high:
+            return False
+    return True
 
 
 def _ts_scalar(value: datetime, ts_type: pa.DataType) -> pa.Scalar:
