@@ -8,7 +8,7 @@ breach names the column exactly. Healthy data, whatever its size, never leaves t
 
 from __future__ import annotations
 
-import threading
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,18 +42,17 @@ class EngineResult:
         return len(self.rejected)
 
 
-_DATABASE: list[duckdb.DuckDBPyConnection] = []     # the process's in-memory DuckDB, opened on first use
-_OPENING = threading.Lock()
+@functools.cache
+def _database() -> duckdb.DuckDBPyConnection:
+    """The process's in-memory DuckDB, opened on first use."""
+    return duckdb.connect()
 
 
 def connect() -> duckdb.DuckDBPyConnection:
     """A connection for one partition (its own temp tables and registered tables) to the process's in-memory
     DuckDB: UTC session time (naive text `ts` is UTC), no progress bar. One database, not one per partition:
     opening one cost ~20-40 ms a partition; closing the connection drops what the partition made."""
-    with _OPENING:
-        if not _DATABASE:
-            _DATABASE.append(duckdb.connect())
-    con = _DATABASE[0].cursor()
+    con = _database().cursor()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     return con
@@ -115,8 +114,8 @@ def _bad_rows(con, prepared, any_bad: bool) -> tuple[pd.DataFrame, dict[str, int
         if hit.any():
             counted.append((int(hit.sum()), int(row[hit].min()), i, rule.reason))
     for j, name in enumerate(found):
-        values = table.column(name).to_pandas()
-        for reason, at in values.dropna().groupby(values.dropna()).groups.items():
+        values = table.column(name).to_pandas().dropna()
+        for reason, at in values.groupby(values).groups.items():
             counted.append((len(at), int(row[at].min()), j - len(found), reason))
     reasons = {reason: n for n, _, _, reason in sorted(counted, key=lambda f: (-f[0], f[1], f[2]))}
     return to_contract_frame(table.drop_columns(extra)), reasons

@@ -147,8 +147,8 @@ class LakeRequestLog:
         tables = []
         for fragment in dataset.get_fragments(filter=_hive_filter(start, end)):   # hive folders pruned here
             has = set(fragment.physical_schema.names)
-            rows = None if _inside_by_statistics(fragment, start, end) else _rows_filter(fragment, start, end)
-            table = conform_table(fragment.to_table(columns=[c for c in wanted if c in has], filter=rows))
+            table = conform_table(fragment.to_table(columns=[c for c in wanted if c in has],
+                                                    filter=_rows_filter(fragment, start, end)))
             for c in wanted:        # a column this file lacks and another has: null in its rows
                 if c not in has:
                     table = table.append_column(c, null_column(COLUMN_KINDS.get(c), table.num_rows))
@@ -171,10 +171,12 @@ def _keeps_null_ts(fragment: ds.Fragment, start: datetime) -> bool:
 
 def _rows_filter(fragment: ds.Fragment, start: datetime, end: datetime) -> ds.Expression | None:
     """The window on a file's own typed `ts` (pushed down: Parquet row groups outside it are skipped), None for
-    text `ts`. A null `ts` in an hour's hive folder is kept with that hour's first partition, for the contract to
+    text `ts` or a file whose statistics put every row inside (`_inside_by_statistics`). A null `ts` in an hour's hive folder is kept with that hour's first partition, for the contract to
     quarantine (outside a hive layout no hour holds it: such rows are not read)."""
     schema = fragment.physical_schema
     if "ts" not in schema.names or not pa.types.is_timestamp(schema.field("ts").type):
+        return None
+    if _inside_by_statistics(fragment, start, end):     # read whole: a filter that keeps every row still copies it
         return None
     ts_type = schema.field("ts").type
     rows = (ds.field("ts") >= _ts_scalar(start, ts_type)) & (ds.field("ts") < _ts_scalar(end, ts_type))
@@ -183,7 +185,7 @@ def _rows_filter(fragment: ds.Fragment, start: datetime, end: datetime) -> ds.Ex
 
 def _inside_by_statistics(fragment: ds.Fragment, start: datetime, end: datetime) -> bool:
     """Whether a Parquet file's own statistics show every row inside [start, end) (an hour's file in its hive
-    folder): then it is read whole, with no filter, which would copy every column (~40 ms and ~100 MB more per
+    folder): then it is read whole, with no filter, which would copy every column (~10 ms and ~60 MB more per
     417k-row hour). Unknown statistics, a null `ts` the window would drop, or any other file: False."""
     if not isinstance(fragment, ds.ParquetFileFragment):
         return False
