@@ -64,11 +64,15 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         warmed = [allow_failure(import_later_steps.submit())] if pool.pending and pool.pending_rows != 0 else []
         if pool.pending:
             with partition_runner(settings) as runner:        # threads, or the Dask cluster the settings name
+                running = []
                 for wave in partition_waves(pool, settings.partition_concurrency):
-                    futures = [runner.submit(rollup_partition, {"settings": settings, "partition": partition,
+                    done = [f.result() for f in running]        # a failed partition stops the run here
+                    running = [runner.submit(rollup_partition, {"settings": settings, "partition": partition,
                                                                 "fingerprint": fingerprint, "window": window})
                                for partition, fingerprint in wave]
-                    keep_rollups(settings, pool, [f.result() for f in futures])
+                    if done:        # stored while the next wave reads (no more than a wave of partitions in memory)
+                        keep_rollups(settings, pool, done)
+                keep_rollups(settings, pool, [f.result() for f in running])
         ids["mlflow_run_id"] = tracking.result()
         evidence = pool_evidence(settings, pool)
         if evidence.empty:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 
 from llmopt.engine.rules import RowRule, literal, quote, register_regex_misses, row_rules, unique_columns
@@ -80,6 +81,15 @@ def _typed(name: str, arrow_type: pa.DataType, kind: str | None) -> str | None:
     return None
 
 
+def _may_repeat(con, column_sql: str) -> bool:
+    """Whether any value of the column may occur twice among all rows: two equal values hash equal, so distinct
+    64-bit hashes prove there is none (sorting the hashes in numpy is ~3× faster than grouping the text)."""
+    hashes = con.execute(f"SELECT hash({column_sql}) AS h FROM source_rows s WHERE {column_sql} IS NOT NULL"
+                         ).fetchnumpy()["h"]
+    hashes = np.sort(np.asarray(hashes))
+    return bool((hashes[1:] == hashes[:-1]).any())
+
+
 def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
                  window: tuple[datetime, datetime]) -> PreparedRows | None:
     """Create `FLAGGED_VIEW` over the registered `source_rows`; None when a column's type needs the pandas path."""
@@ -120,8 +130,7 @@ def prepare_rows(con, schema: pa.Schema, suite: dict, required: tuple[str, ...],
     for c in unique_columns(rules):      # the values more than one checked row has (GX checks rows without __pre)
         table, any_dup = quote("__dups_" + c), False
         # a value repeated among the checked rows is repeated among all rows: most partitions stop at this cheap test
-        if con.execute(f"SELECT 1 FROM source_rows s WHERE {typed[c]} IS NOT NULL GROUP BY {typed[c]} "
-                       "HAVING count(*) > 1 LIMIT 1").fetchall():
+        if _may_repeat(con, typed[c]):
             con.execute(f"CREATE TEMP TABLE {table} AS SELECT {quote(c)} AS v FROM {TYPED_VIEW} "
                         f"WHERE __pre IS NULL AND {quote(c)} IS NOT NULL GROUP BY ALL HAVING count(*) > 1")
             any_dup = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

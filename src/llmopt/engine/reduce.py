@@ -86,8 +86,9 @@ def cells_of(con) -> pd.DataFrame:
                     f"GROUP BY ALL ORDER BY {KEYS}").to_arrow_table()
     latencies = table.column("__latencies").combine_chunks()
     cells = table.drop_columns(["__latencies"]).to_pandas()
-    cells = cells.astype({c: "int64" if c in COUNTS else "float64" for c in SUM_COLUMNS})
-    cells = cells.astype({c: "str" for c in CELL_KEYS + ["provider"]})
+    types = {**{c: "int64" if c in COUNTS else "float64" for c in SUM_COLUMNS}, **{c: "str" for c in CELL_KEYS},
+             "provider": "str"}
+    cells = cells.astype({c: t for c, t in types.items() if cells[c].dtype != t})     # astype costs ~1 ms a column
     cells = cells[CELL_KEYS + SUM_COLUMNS + ["provider"]]                 # as reduce_partition orders them
     offsets = latencies.offsets.to_numpy()
     values = latencies.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
@@ -106,8 +107,8 @@ def sample_of(con, prepared: PreparedRows, source: pa.Table, valid_rows: int, sa
     """The bottom-k sample of the valid rows (typed as the pandas path types them) and its threshold τ.
 
     `source`: the registered source rows (with `__row`); the chosen k rows are taken from it and typed alone."""
-    found = con.execute(f"SELECT flatten(list(__rows)), flatten(list(__keys)) FROM {VALID_GROUPS}").fetchall()[0]
-    rows, keys = (np.asarray(v if v is not None else [], dtype=d) for v, d in zip(found, (np.int64, np.float64)))
+    found = con.execute(f"SELECT unnest(__rows) AS r, unnest(__keys) AS k FROM {VALID_GROUPS}").fetchnumpy()
+    rows, keys = np.asarray(found["r"], dtype=np.int64), np.asarray(found["k"], dtype=np.float64)
     if len(keys) <= min(sample_rows, valid_rows - 1) and key_bound < 1:
         # τ₀ fell short (many bad rows): the k + 1 smallest keys in one top-k over the flagged rows
         smallest = con.execute(f"SELECT __row, __key FROM {FLAGGED_VIEW} WHERE reason IS NULL ORDER BY __key "
@@ -118,10 +119,22 @@ def sample_of(con, prepared: PreparedRows, source: pa.Table, valid_rows: int, sa
     rows, keys = rows[keys < threshold], keys[keys < threshold]
     order = np.argsort(rows, kind="stable")
     chosen = pa.table({"__row": rows[order], "__key": keys[order]})
-    con.register("sample_source", source.take(chosen.column("__row")))
+    con.register("sample_source", _take_sorted(source, rows[order]))
     con.register("sample_keys", chosen)
     columns = ", ".join(f"t.{quote(c)}" for c in prepared.typed_names)
     table = con.sql(f"SELECT {columns}, k.__key AS {SAMPLE_KEY} FROM "
                     f"({prepared.typed_select('sample_source')}) t "
                     "JOIN sample_keys k USING (__row) ORDER BY __row").to_arrow_table()
     return to_contract_frame(table), threshold
+
+
+def _take_sorted(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """`table.take(rows)` for ascending `rows`, batch by batch: pyarrow's take over a chunked table first joins
+    each column's chunks into one (~55 ms of a 417k-row partition for 20k rows; this ~12 ms)."""
+    batches, at = [], 0
+    for batch in table.to_batches():
+        low, high = np.searchsorted(rows, [at, at + batch.num_rows])
+        if high > low:
+            batches.append(batch.take(pa.array(rows[low:high] - at)))
+        at += batch.num_rows
+    return pa.Table.from_batches(batches, schema=table.schema)
