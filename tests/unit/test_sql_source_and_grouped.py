@@ -59,3 +59,24 @@ def test_grouped_regressor_fits_one_model_per_group_and_follows_the_estimator_co
     assert est.has_group("a") and not est.has_group("c")
     assert clone(est).get_params()["min_rows"] == 30
     assert pickle.loads(pickle.dumps(est)).predict(probe)[1] == pytest.approx(21.0, abs=1e-9)
+
+
+def test_one_openmp_thread_per_group_gives_the_trees_every_thread_count_gives():
+    """The latency models fit each group with one OpenMP thread (fit/grouped.py): their predictions must be
+    exactly those of the same estimator fitted with the machine's default threads."""
+    from threadpoolctl import threadpool_info
+
+    from llmopt.fit.models import latency_quantile_model
+
+    rng = np.random.default_rng(3)
+    n = 6000
+    frame = pd.DataFrame({"model": rng.choice(["a", "b"], n), "prompt_tokens": rng.integers(10, 3000, n),
+                          "completion_tokens": rng.integers(1, 800, n)}).astype({"prompt_tokens": float})
+    y = 80 + 0.05 * frame["prompt_tokens"] + 1.5 * frame["completion_tokens"] + rng.gamma(2.0, 40.0, n)
+    grouped = latency_quantile_model(0.95).fit(frame, y)
+    for key, model in grouped.estimators_.items():
+        rows = (frame["model"] == key[0]).to_numpy()
+        default = clone(model).fit(frame.loc[rows, ["prompt_tokens", "completion_tokens"]].to_numpy(float), y[rows])
+        assert np.array_equal(grouped.predict(frame[rows]),
+                              default.predict(frame.loc[rows, ["prompt_tokens", "completion_tokens"]].to_numpy(float)))
+    assert any(i["user_api"] == "openmp" for i in threadpool_info())     # the limit has an OpenMP runtime to bind

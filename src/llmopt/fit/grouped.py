@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from threadpoolctl import threadpool_limits
+
+# Each group's model is small (a few thousand to 20k rows): one OpenMP thread gives the same trees, ~15% faster
+# on a quiet machine and ~3× faster when another process shares the cores (idle OpenMP threads spin-wait).
+ONE_THREAD = {"limits": 1, "user_api": "openmp"}
 
 
 class GroupedRegressor(RegressorMixin, BaseEstimator):
@@ -35,8 +40,9 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             key = key if isinstance(key, tuple) else (key,)
             if len(idx) < self.min_rows:
                 continue
-            self.estimators_[key] = clone(self.estimator).fit(
-                X.iloc[idx][list(self.feature_columns)].to_numpy(dtype=float), y[idx])
+            with threadpool_limits(**ONE_THREAD):
+                self.estimators_[key] = clone(self.estimator).fit(
+                    X.iloc[idx][list(self.feature_columns)].to_numpy(dtype=float), y[idx])
             self.rows_[key] = len(idx)
         return self
 
@@ -50,5 +56,6 @@ class GroupedRegressor(RegressorMixin, BaseEstimator):
             key = key if isinstance(key, tuple) else (key,)
             est = self.estimators_.get(key)
             if est is not None:
-                out[idx] = est.predict(X.iloc[idx][list(self.feature_columns)].to_numpy(dtype=float))
+                with threadpool_limits(**ONE_THREAD):
+                    out[idx] = est.predict(X.iloc[idx][list(self.feature_columns)].to_numpy(dtype=float))
         return out
