@@ -133,35 +133,39 @@ class SqlRequestLog:
         return None if value is None else _utc(pd.Timestamp(value).to_pydatetime())
 
     def fingerprints(self, windows: list[tuple[datetime, datetime]]) -> list[str]:
-        """Per window, a digest of its rows computed in the database: count, ts range and column sums.
-
-        A late row, a deleted row or an edited latency, token count or score changes its window's digest.
-        """
-        present = set(self.present_columns())
-        if "ts" not in present:       # no table, or no ts: reading the window reports it
+        """Per window, a digest of its rows computed in the database (count, ts range, column sums): a late, deleted
+        or edited row (latency, token count, score) changes its window's digest."""
+        if "ts" not in self.present_columns():       # no table, or no ts: reading the window reports it
             return ["no ts"] * len(windows)
+        return [digest for _, digest in self._digests(windows)]
+
+    def row_counts(self, windows: list[tuple[datetime, datetime]]) -> list[int]:
+        """Rows per window, counted in the database (0 without a ts column: the contract reports it); LookupError
+        when the table does not exist (a typo in `requests_table` is not "no traffic")."""
+        if "ts" not in self._present_or_raise():
+            return [0] * len(windows)
+        return [self.count_window(start, end) for start, end in windows]
+
+    def counts_and_fingerprints(self, windows: list[tuple[datetime, datetime]]) -> list[tuple[int, str]]:
+        """`row_counts` and `fingerprints` from one scan per window (the digest's first term is the count)."""
+        return self._digests(windows) if "ts" in self._present_or_raise() else [(0, "no ts")] * len(windows)
+
+    def _present_or_raise(self) -> list[str]:
+        if not (present := self.present_columns()):
+            url = self.engine.url.render_as_string(hide_password=True)
+            raise LookupError(f"requests_table {self.table_name!r} not found in database_url {url}")
+        return present
+
+    def _digests(self, windows: list[tuple[datetime, datetime]]) -> list[tuple[int, str]]:
+        present = set(self.present_columns())
         summed = [n for n in ("latency_ms", "prompt_tokens", "completion_tokens", "quality_score") if n in present]
         digest = [func.count(), func.min(column("ts")), func.max(column("ts")), *(func.sum(column(n)) for n in summed)]
         out = []
         with self.engine.connect() as conn:
             for start, end in windows:
                 row = conn.execute(self._window_query(["request_id"], start, end).with_only_columns(*digest)).one()
-                out.append(hashlib.sha256(repr(tuple(row)).encode()).hexdigest())
+                out.append((int(row[0]), hashlib.sha256(repr(tuple(row)).encode()).hexdigest()))
         return out
-
-    def row_counts(self, windows: list[tuple[datetime, datetime]]) -> list[int]:
-        """Rows per window, counted in the database (0 without a ts column: the contract reports it).
-
-        Raises:
-            LookupError: the table does not exist (a typo in `requests_table` is not "no traffic").
-        """
-        present = self.present_columns()
-        if not present:
-            url = self.engine.url.render_as_string(hide_password=True)
-            raise LookupError(f"requests_table {self.table_name!r} not found in database_url {url}")
-        if "ts" not in present:
-            return [0] * len(windows)
-        return [self.count_window(start, end) for start, end in windows]
 
     def rows_after(self, moment: datetime, limit: int = 10_000) -> pd.DataFrame:
         """Up to `limit` rows whose ts sorts at or after `moment`: stamped in the future, or (SQLite keeps text)

@@ -25,6 +25,7 @@ from llmopt.rollup.statistics import statistics_of_frame
 from llmopt.validate.contract import ContractBreach
 from llmopt.engine.partition import validate_and_reduce
 from llmopt.extract.frame_types import to_contract_frame
+from llmopt.extract.sources import counted_fingerprints
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,17 @@ def plan_lookback(res: Resources, window: Window) -> LookbackPlan:
 
 def plan_range(res: Resources, start: datetime, end: datetime) -> tuple[list[Partition], list[str], list[int | None]]:
     """The partitions of [start, end) (an hour with more than `partition_max_rows` rows in slices), each with
-    its input's fingerprint (its late scores' included) and its row count as the source counted it."""
+    its input's fingerprint (its late scores' included) and its row count as the source counted it.
+
+    Counts and fingerprints are taken per hour, in one scan where the source can: a slice carries its hour's
+    fingerprint, so a late row redoes every slice of its hour (the slices are cut from the hour's count anyway).
+    """
     settings, source = res.settings, res.request_source
-    partitions = plan_partitions(start, end, settings.partition_minutes)
-    counts = source.row_counts([(p.start, p.end) for p in partitions])
-    pieces = [(piece, n if piece == p else None) for p, n in zip(partitions, counts)
+    hours = plan_partitions(start, end, settings.partition_minutes)
+    hour_counts, hour_prints = counted_fingerprints(source, [(p.start, p.end) for p in hours])
+    pieces = [(piece, n if piece == p else None, f) for p, n, f in zip(hours, hour_counts, hour_prints)
               for piece in split_partition(p, n, settings.partition_max_rows)]
-    partitions, counts = [p for p, _ in pieces], [n for _, n in pieces]
-    fingerprints = source.fingerprints([(p.start, p.end) for p in partitions])
+    partitions, counts, fingerprints = [p for p, _, _ in pieces], [n for _, n, _ in pieces], [f for *_, f in pieces]
     if res.feedback is not None:        # a late score changes its partition's fingerprint: the hour is redone
         fingerprints = [f"{f}+{res.feedback.fingerprint(p.start, p.end)}" for f, p in zip(fingerprints, partitions)]
     return partitions, fingerprints, counts

@@ -67,6 +67,34 @@ def test_a_late_row_on_the_hour_changes_only_its_own_hours_fingerprint(boundary_
     assert [b == a for b, a in zip(before, after)] == [True, False, True]
 
 
+def test_one_scan_gives_the_counts_and_fingerprints_of_the_two_calls(boundary_log):
+    """`plan-lookback` takes both from one query per hour; they must be what the separate calls give."""
+    from llmopt.extract.sources import counted_fingerprints
+
+    res, _ = boundary_log
+    windows = [(p.start, p.end) for p in HOURS]
+    counts, prints = counted_fingerprints(res.request_source, windows)
+    assert counts == res.request_source.row_counts(windows) == [len(FORMS), 2 * len(FORMS), len(FORMS)]
+    assert prints == res.request_source.fingerprints(windows)
+    assert len(set(prints)) == 3
+
+
+def test_a_sliced_hour_plans_its_slices_with_the_hours_count_and_fingerprint(boundary_log):
+    from llmopt.resources import Resources
+    from llmopt.rollup.lookback import plan_range
+
+    res = Resources(boundary_log[0].settings.model_copy(update={"partition_max_rows": 1_500}))
+    with res.engine.begin() as conn:        # 2,024 rows in 23:xx: two 30-minute slices of ≤ 1,500
+        conn.execute(text(f"INSERT INTO {res.settings.requests_table} (request_id, ts, service, task_type, model, "
+                          "prompt_tokens, completion_tokens, latency_ms, status) VALUES " + ", ".join(
+                              f"('bulk{i}', '2026-11-20 23:{i % 60:02d}:00', 'support', 'chat', 'gpt-4o', 1, 1, 5.0, "
+                              "'ok')" for i in range(2_000))))
+    partitions, prints, counts = plan_range(res, HOURS[1].start, HOURS[1].end)
+    assert [p.end - p.start for p in partitions] == [timedelta(minutes=30)] * 2
+    assert counts == [None, None] and prints[0] == prints[1]
+    assert prints[0] == res.request_source.fingerprints([(HOURS[1].start, HOURS[1].end)])[0]
+
+
 def _insert(res, rows: list[dict]) -> None:
     cols = list(rows[0])
     with res.engine.begin() as conn:

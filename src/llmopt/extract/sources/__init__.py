@@ -43,6 +43,16 @@ class RequestSource(Protocol):
         (e.g. text `ts` in a CSV file, values whose type changes in a SQLite column)."""
 
 
+def counted_fingerprints(source: RequestSource, windows: list[tuple[datetime, datetime]]) -> tuple[list[int], list[str]]:
+    """`row_counts` and `fingerprints` of the windows: from one scan per window where the source offers it
+    (`counts_and_fingerprints`: a SQL digest holds the count), else the two calls."""
+    both = getattr(source, "counts_and_fingerprints", None)
+    if both is None:
+        return source.row_counts(windows), source.fingerprints(windows)
+    pairs = both(windows)
+    return [n for n, _ in pairs], [f for _, f in pairs]
+
+
 Opener = Callable[..., RequestSource]
 _OPENERS: dict[str, Opener] = {}
 
