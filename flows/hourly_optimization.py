@@ -18,8 +18,7 @@ from llmopt.tasks.runners import partition_runner
 from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, pool_evidence, rollup_partition
 from llmopt.tasks.settings import import_later_steps, load_settings, resolve_window
 from llmopt.tasks.window_lock import hold_window
-from llmopt.tasks.track import (finish_tracking, log_models_in_mlflow, record_run_in_mlflow, show_recommendations,
-                                start_tracking)
+from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
 
 
 @flow(name="hourly-optimization", log_prints=True)
@@ -83,8 +82,6 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
             return summary.to_dict()
         # after the head start, never alongside it (no module imported from two threads); its failure fails nothing
         models = fit_models(settings, evidence, wait_for=warmed)
-        # MLflow's model logging (~1 s, much of it its own file and package bookkeeping) overlaps the later steps
-        logged = log_models_in_mlflow.submit(settings, ids["mlflow_run_id"], models, evidence)
         latest = read_published_configs(settings, sorted(models.cells["service"].unique()))
         evaluations = evaluate_routing(settings, window, evidence, models, latest)
         strategy_evaluations = [evaluate_strategy(settings, name, window, evidence, evaluations, latest)
@@ -102,7 +99,6 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         record_run_in_mlflow(settings, ids["mlflow_run_id"], summary, evidence, models, evaluations, outcome,
                              budgets)
         record_experiments_in_mlflow(settings, ids["mlflow_run_id"], calls)
-        logged.result()
         show_recommendations(summary)
         show_experiment_calls(calls)
     except BaseException as err:

@@ -12,7 +12,7 @@ from llmopt.track.report import markdown_table
 from llmopt.track.shares import share_history
 from llmopt.evaluate.routing import RoutingEvaluation
 from llmopt.resources import open_resources
-from llmopt.track.run_record import log_fitted_models, record_run, run_params
+from llmopt.track.run_record import record_run, run_params
 from llmopt.settings import Settings
 from llmopt.track.summary import RunSummary, format_summary
 from llmopt.tasks.retries import retry_if_transient
@@ -35,17 +35,10 @@ def start_tracking(settings: Settings, window: Window, dry_run: bool, prefect_fl
 def record_run_in_mlflow(settings: Settings, run_id: str, summary: RunSummary, validation: PooledEvidence,
                          models: FittedModels, evaluations: list[RoutingEvaluation], outcome: PublishOutcome,
                          budgets: list = ()) -> None:
-    """Log metrics, artifacts (recommendations, validation, configs, report, plots); `log-models` logs the models."""
+    """Log metrics, artifacts (recommendations, validation, configs, report, plots) and the fitted models."""
     res = open_resources(settings)
     shares = share_history(res.config_store, sorted({e.service for e in evaluations}))
     record_run(res.tracker, run_id, summary, validation, models, evaluations, outcome, list(budgets), shares)
-
-
-@task(name="log-models", retries=2,
-      retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=600, cache_policy=NO_CACHE)
-def log_models_in_mlflow(settings: Settings, run_id: str, models: FittedModels, validation: PooledEvidence) -> None:
-    """Log the fitted models as MLflow models of the run (submitted after the fit, alongside the later steps)."""
-    log_fitted_models(open_resources(settings).tracker, run_id, models, validation.valid)
 
 
 @task(name="finish-tracking", retries=3,

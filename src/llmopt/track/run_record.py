@@ -103,14 +103,11 @@ def record_run(tracker: MlflowTracker, run_id: str, summary: RunSummary, validat
                                           or c.change.startswith("canary")],
                 "Quarantine reasons": [{"reason": r, "rows": n} for r, n in (validation.reasons or {}).items()]}
     tracker.log_text(run_id, html_report("llmopt run report", facts, sections, evaluations, images), "report/report.html")
+    fitted = {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
+              "completion_tokens": models.completion_tokens}
+    tracker.log_models(run_id, fitted, {name: model_input_example(m, validation.valid) for name, m in fitted.items()})
     tracker.set_tags(run_id, {"llmopt.status": summary.status,
                               "llmopt.config_versions": ",".join(f"{p.service}:v{p.version}"
                                                                   for p in summary.published) or "none"})
 
 
-def log_fitted_models(tracker: MlflowTracker, run_id: str, models: FittedModels, valid: pd.DataFrame) -> None:
-    """The run's fitted latency and completion models as MLflow models, each with a few input rows (its own task:
-    it overlaps the evaluation and the report, since MLflow's model logging spends ~1 s in its own bookkeeping)."""
-    fitted = {"latency_p50": models.latency_p50, "latency_p95": models.latency_p95,
-              "completion_tokens": models.completion_tokens}
-    tracker.log_models(run_id, fitted, {name: model_input_example(m, valid) for name, m in fitted.items()})
