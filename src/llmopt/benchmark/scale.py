@@ -13,6 +13,7 @@ Parquet files; the database's own GROUP BY for `--format sqlite` and `--format p
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -136,9 +137,12 @@ def run_scale(root: Path, fmt: str, rows: int, hours: int, prices: PriceMap, tas
     if not made.exists():
         write_lake(root, fmt, rows, hours, prices, values)
         made.touch()
+    lake_seconds = time.perf_counter() - t
+    store_line = create_tracking_store({**values, **(extra_settings or {})})
+    os.sync()       # the lake's and the store's writes reach the disk now, not during the timed runs
     lines = [f"setup (not timed): {rows:,} rows over {hours} h (+1 h for the warm run) as {fmt} in "
-             f"{time.perf_counter() - t:.0f} s; settings {extra_settings or 'default'}"]
-    lines.append(create_tracking_store({**values, **(extra_settings or {})}))
+             f"{lake_seconds:.0f} s; settings {extra_settings or 'default'}"]
+    lines.append(store_line)
     shutil.rmtree(root / "rollups", ignore_errors=True)         # cold means cold
     cold_start = END - timedelta(hours=1)
     base = baseline_seconds(root, fmt, values, END - timedelta(hours=hours), END)
