@@ -51,6 +51,30 @@ def hourly_optimization(start: datetime | None = None, end: datetime | None = No
         return _optimize(settings, window, dry_run, ids)
 
 
+KEEP_ROLLUPS_EVERY = 4      # new rollups stored (and progress logged) per this many partitions
+
+
+def roll_up_pending(settings, pool, window) -> None:
+    """Read and reduce the pool's pending partitions, `partition_concurrency` at a time, storing their rollups
+    while the next wave reads, a few at a time (a rollup is small; a task run costs ~50 ms of the interpreter
+    the partitions share). What was reduced is stored even when a partition fails: the re-run reuses it."""
+    with partition_runner(settings) as runner:        # threads, or the Dask cluster the settings name
+        running, held = [], []
+        try:
+            for wave in partition_waves(pool, settings.partition_concurrency):
+                held += [f.result() for f in running]        # a failed partition stops the run here
+                running = [runner.submit(rollup_partition, {"settings": settings, "partition": partition,
+                                                            "fingerprint": fingerprint, "window": window})
+                           for partition, fingerprint in wave]
+                if len(held) >= KEEP_ROLLUPS_EVERY:
+                    keeping, held = held, []
+                    keep_rollups(settings, pool, keeping)
+            held += [f.result() for f in running]
+        finally:
+            if held:
+                keep_rollups(settings, pool, held)
+
+
 def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> dict:
     """The run's body, while it holds its window."""
     # opened alongside the partitions: MLflow's ~1.8 s of imports run while the reads and the engine work in C
@@ -63,16 +87,7 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         # hour the source counts empty, whose run ends after tracking
         warmed = [allow_failure(import_later_steps.submit())] if pool.pending and pool.pending_rows != 0 else []
         if pool.pending:
-            with partition_runner(settings) as runner:        # threads, or the Dask cluster the settings name
-                running = []
-                for wave in partition_waves(pool, settings.partition_concurrency):
-                    done = [f.result() for f in running]        # a failed partition stops the run here
-                    running = [runner.submit(rollup_partition, {"settings": settings, "partition": partition,
-                                                                "fingerprint": fingerprint, "window": window})
-                               for partition, fingerprint in wave]
-                    if done:        # stored while the next wave reads (no more than a wave of partitions in memory)
-                        keep_rollups(settings, pool, done)
-                keep_rollups(settings, pool, [f.result() for f in running])
+            roll_up_pending(settings, pool, window)
         ids["mlflow_run_id"] = tracking.result()
         evidence = pool_evidence(settings, pool)
         if evidence.empty:

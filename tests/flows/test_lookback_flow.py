@@ -80,3 +80,27 @@ def test_the_flow_on_a_local_dask_cluster_makes_the_same_calls(write_settings, q
         assert on_dask[key] == local[key], key
     assert [(c["service"], c["task_type"], c["change"]) for c in on_dask["changes"]] == \
         [(c["service"], c["task_type"], c["change"]) for c in local["changes"]]
+
+
+def test_a_failed_window_keeps_the_earlier_hours_rollups_for_the_rerun(write_settings, quiet_day, tmp_path):
+    """Rollups are stored a few partitions at a time; the hours reduced before a partition fails are stored
+    all the same, so the re-run (once the window is mended) reads only what it has to."""
+    from llmopt.validate.contract import ContractBreach
+
+    six = quiet_day[quiet_day["ts"] >= WINDOW_END - timedelta(hours=6)]
+    path, settings = write_settings(policy={"lookback_hours": 6}, rollups_dir=str(tmp_path / "rollups"))
+    log = open_resources(settings).request_log
+    log.append(six)
+    with log.engine.begin() as conn:            # every row of the window breaks a row rule: a batch-level breach
+        conn.execute(text(f"UPDATE {settings.requests_table} SET latency_ms = -1 WHERE ts >= :s"),
+                     {"s": WINDOW_START.strftime("%Y-%m-%d %H:%M:%S")})
+    with pytest.raises(ContractBreach, match="max_bad_row_share"):
+        hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path), dry_run=True)
+    assert len(list((tmp_path / "rollups").rglob("meta.json"))) == 5        # the five earlier hours, not the window
+
+    with log.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM {settings.requests_table} WHERE ts >= :s"),
+                     {"s": WINDOW_START.strftime("%Y-%m-%d %H:%M:%S")})
+    log.append(six[six["ts"] >= WINDOW_START])
+    rerun = hourly_optimization(start=WINDOW_START, end=WINDOW_END, config_file=str(path), dry_run=True)
+    assert rerun["lookback"]["rollups_reused"] == 5 and rerun["lookback"]["rows_pooled"] == len(six)

@@ -25,6 +25,7 @@ import pyarrow as pa
 from llmopt.domain import utc
 from llmopt.engine.prepare import SAMPLE_KEY_SQL
 from llmopt.extract.schema import SHADOW_VARIANT
+from llmopt.extract.sources import SOURCE_FILE
 from llmopt.prices import PriceMap
 
 CELL_KEYS = ["service", "task_type", "model"]
@@ -138,7 +139,8 @@ def reduce_partition(valid: pd.DataFrame, prices: PriceMap, sample_rows: int, co
     if len(keys) > sample_rows:
         threshold = float(np.partition(keys, sample_rows)[sample_rows])   # the (k+1)-th smallest key
     chosen = np.flatnonzero(keys < threshold)
-    sample = valid.iloc[chosen].assign(**{SAMPLE_KEY: keys[chosen]}).reset_index(drop=True)
+    sample = valid.iloc[chosen].drop(columns=[SOURCE_FILE], errors="ignore") \
+        .assign(**{SAMPLE_KEY: keys[chosen]}).reset_index(drop=True)
     return cells, sample, threshold
 
 

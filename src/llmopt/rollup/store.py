@@ -23,8 +23,9 @@ from llmopt.extract.filesystems import open_filesystem
 from llmopt.rollup.partition import Partition, PartitionRollup
 from llmopt.rollup.statistics import empty_statistics, typed
 
-# 2: sample keys from DuckDB's hash (both engines), which is stable within a DuckDB release; 3: statistics.parquet
-FORMAT_VERSION = f"3+duckdb{duckdb.__version__}"
+# 2: sample keys from DuckDB's hash (both engines), which is stable within a DuckDB release; 3: statistics.parquet;
+# 4: the sample without `source_file` (the file a valid row came from: no step reads it, and it was ~20% of it)
+FORMAT_VERSION = f"4+duckdb{duckdb.__version__}"
 
 
 class RollupStore:
