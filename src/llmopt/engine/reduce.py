@@ -21,8 +21,7 @@ from llmopt.engine.prepare import FLAGGED_VIEW, PreparedRows
 from llmopt.engine.rules import quote
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.extract.schema import SHADOW_VARIANT
-from llmopt.extract.sources import SOURCE_FILE
-from llmopt.rollup.partition import CELL_KEYS, SAMPLE_KEY, SKETCH_K, SUM_COLUMNS
+from llmopt.rollup.partition import CELL_KEYS, NOT_IN_SAMPLE, SAMPLE_KEY, SKETCH_K, SUM_COLUMNS
 from llmopt.rollup.statistics import STATISTICS_COLUMNS, statistics_aggregates, typed as typed_statistics
 
 GROUPS_TABLE = "row_groups"
@@ -122,7 +121,7 @@ def sample_of(con, prepared: PreparedRows, source: pa.Table, valid_rows: int, sa
     chosen = pa.table({"__row": rows[order], "__key": keys[order]})
     con.register("sample_source", _take_sorted(source, rows[order]))
     con.register("sample_keys", chosen)
-    columns = ", ".join(f"t.{quote(c)}" for c in prepared.typed_names if c != SOURCE_FILE)
+    columns = ", ".join(f"t.{quote(c)}" for c in prepared.typed_names if c not in NOT_IN_SAMPLE)
     table = con.sql(f"SELECT {columns}, k.__key AS {SAMPLE_KEY} FROM "
                     f"({prepared.typed_select('sample_source')}) t "
                     "JOIN sample_keys k USING (__row) ORDER BY __row").to_arrow_table()

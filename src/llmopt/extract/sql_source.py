@@ -135,9 +135,10 @@ class SqlRequestLog:
     def fingerprints(self, windows: list[tuple[datetime, datetime]]) -> list[str]:
         """Per window, a digest of its rows computed in the database (count, ts range, column sums): a late, deleted
         or edited row (latency, token count, score) changes its window's digest."""
-        if "ts" not in self.present_columns():       # no table, or no ts: reading the window reports it
+        present = self.present_columns()
+        if "ts" not in present:       # no table, or no ts: reading the window reports it
             return ["no ts"] * len(windows)
-        return [digest for _, digest in self._digests(windows)]
+        return [digest for _, digest in self._digests(windows, present)]
 
     def row_counts(self, windows: list[tuple[datetime, datetime]]) -> list[int]:
         """Rows per window, counted in the database (0 without a ts column: the contract reports it); LookupError
@@ -148,7 +149,8 @@ class SqlRequestLog:
 
     def counts_and_fingerprints(self, windows: list[tuple[datetime, datetime]]) -> list[tuple[int, str]]:
         """`row_counts` and `fingerprints` from one scan per window (the digest's first term is the count)."""
-        return self._digests(windows) if "ts" in self._present_or_raise() else [(0, "no ts")] * len(windows)
+        present = self._present_or_raise()
+        return self._digests(windows, present) if "ts" in present else [(0, "no ts")] * len(windows)
 
     def _present_or_raise(self) -> list[str]:
         if not (present := self.present_columns()):
@@ -156,8 +158,7 @@ class SqlRequestLog:
             raise LookupError(f"requests_table {self.table_name!r} not found in database_url {url}")
         return present
 
-    def _digests(self, windows: list[tuple[datetime, datetime]]) -> list[tuple[int, str]]:
-        present = set(self.present_columns())
+    def _digests(self, windows: list[tuple[datetime, datetime]], present: list[str]) -> list[tuple[int, str]]:
         summed = [n for n in ("latency_ms", "prompt_tokens", "completion_tokens", "quality_score") if n in present]
         digest = [func.count(), func.min(column("ts")), func.max(column("ts")), *(func.sum(column(n)) for n in summed)]
         out = []

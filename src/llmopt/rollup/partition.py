@@ -29,6 +29,7 @@ from llmopt.extract.sources import SOURCE_FILE
 from llmopt.prices import PriceMap
 
 CELL_KEYS = ["service", "task_type", "model"]
+NOT_IN_SAMPLE = [SOURCE_FILE]       # read by no step that reads the sample (the quarantine keeps it)
 SUM_COLUMNS = ["requests", "production_requests", "errors", "timeouts", "scored", "quality_sum",
                "quality_sum_squares", "cost_usd", "cost_sum_squares", "prompt_tokens", "completion_tokens"]
 SAMPLE_KEY = "sample_key"
@@ -139,7 +140,7 @@ def reduce_partition(valid: pd.DataFrame, prices: PriceMap, sample_rows: int, co
     if len(keys) > sample_rows:
         threshold = float(np.partition(keys, sample_rows)[sample_rows])   # the (k+1)-th smallest key
     chosen = np.flatnonzero(keys < threshold)
-    sample = valid.iloc[chosen].drop(columns=[SOURCE_FILE], errors="ignore") \
+    sample = valid.iloc[chosen].drop(columns=NOT_IN_SAMPLE, errors="ignore") \
         .assign(**{SAMPLE_KEY: keys[chosen]}).reset_index(drop=True)
     return cells, sample, threshold
 

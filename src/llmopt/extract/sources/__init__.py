@@ -24,7 +24,11 @@ BUILTIN_SOURCES = ("sql", "lake", "litellm", "otel", "langfuse")     # modules o
 
 @runtime_checkable
 class RequestSource(Protocol):
-    """What the engine reads of a request log, one window at a time (windows are half-open: start ≤ ts < end)."""
+    """What the engine reads of a request log, one window at a time (windows are half-open: start ≤ ts < end).
+
+    A source may also offer `counts_and_fingerprints(windows) -> [(rows, digest)]`, the two answers from one scan;
+    `counted_fingerprints` uses it where it exists.
+    """
 
     def present_columns(self) -> list[str]:
         """The contract columns this source can give (an optional column it lacks is null in every row)."""
