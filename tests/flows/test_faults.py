@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from llmopt.cli import main
-from llmopt.decide.run_lock import lock_key, window_lock
+from llmopt.decide.run_lock import lock_file, lock_key, window_lock
 from llmopt.domain import ConfigKeys, Window
 from llmopt.publish.publishing import latest_config, list_services, published_versions
 from llmopt.resources import open_resources
@@ -146,14 +146,28 @@ def test_two_runs_of_one_window_at_once_publish_one_version(write_settings, traf
     assert_consistent(store)
 
 
-@pytest.mark.parametrize("after_seconds", [25])
+def wait_until_it_holds_the_window(run: subprocess.Popen, lock: Path, within: float) -> None:
+    """Until the run has taken its window's lock (its pid in the lock file): mid-run, Prefect up, whatever the
+    machine's speed (a fixed sleep let a fast run finish first)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            if json.loads(lock.read_text() or "{}").get("pid") == run.pid:
+                return
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the run never held {lock} (exit code {run.poll()})")
+
+
 def test_a_run_killed_with_minus_9_leaves_no_lock_and_the_re_run_finishes(write_settings, traffic_hour, tmp_path,
-                                                                          capsys, after_seconds):
+                                                                          capsys):
     path, settings = write_settings()
     res = open_resources(settings)
     res.request_log.append(traffic_hour)
     run = llmopt_process(path, tmp_path, "killed")
-    time.sleep(after_seconds)                # mid-run: Prefect is up, the window's partition is being read
+    key = lock_key(Window(WINDOW_START, WINDOW_END), settings.config_store_uri)
+    wait_until_it_holds_the_window(run, lock_file(res.engine, key), within=300)
     os.killpg(run.pid, signal.SIGKILL)
     assert run.wait(timeout=30) == -signal.SIGKILL          # killed, not finished
     assert group_gone(run.pid, within=30)                   # nothing of it (Prefect's server included) lives on

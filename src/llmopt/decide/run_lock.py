@@ -74,14 +74,19 @@ def _advisory_lock(engine: Engine, key: str, timeout_seconds: float) -> Iterator
         conn.close()
 
 
-@contextmanager
-def _file_lock(engine: Engine, key: str, holder: str) -> Iterator[None]:
+def lock_file(engine: Engine, key: str) -> Path:
+    """Where a SQLite database's run lock `key` lives: a file beside the database, holding its holder as JSON."""
     database = engine.url.database
     folder = (Path(database).resolve().parent if database not in (None, "", ":memory:")
               else Path(tempfile.gettempdir())) / ".llmopt-locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    _prune(folder)
-    path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
+    return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.lock"
+
+
+@contextmanager
+def _file_lock(engine: Engine, key: str, holder: str) -> Iterator[None]:
+    path = lock_file(engine, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _prune(path.parent)
     with open(path, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
