@@ -39,9 +39,11 @@ def test_a_lazy_module_imports_at_first_attribute_and_is_the_module_after():
 def test_import_modules_reports_what_failed_and_sets_the_headless_backend():
     assert import_modules(("json", "llmopt.no_such_module")) == ["llmopt.no_such_module"]
     code = ("import sys; from llmopt.warm_imports import import_modules; print(import_modules()); "
-            "import matplotlib; print(matplotlib.get_backend())")
+            "import matplotlib; print(matplotlib.get_backend()); "
+            "from mlflow.utils import requirements_utils as r; print(r._MODULES_TO_PACKAGES['sklearn'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1].lower() == "agg"
+    assert out[2] == "['scikit-learn']"     # MLflow's module → distribution map, which its first log_model builds
     assert "matplotlib.pyplot" in LATER_STEPS and "sklearn.ensemble" in LATER_STEPS
 
 

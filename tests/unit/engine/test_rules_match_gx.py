@@ -14,7 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from llmopt.engine.partition import validate_and_reduce
+from llmopt.engine.partition import _bad_rows, connect, validate_and_reduce
+from llmopt.engine.prepare import PRICES_TABLE, prepare_rows, price_table
 from llmopt.engine.reduce import first_key_bound
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.extract.schema import ROUTING_COLUMNS
@@ -133,3 +134,24 @@ def test_the_sample_is_exact_when_bad_rows_thin_it_or_k_exceeds_the_rows(contrac
         assert bound >= 1 and engine.sample_threshold == threshold == 1.0 and len(engine.sample) == 3000
     assert list(engine.sample["request_id"]) == list(sample["request_id"])
     np.testing.assert_array_equal(engine.sample["sample_key"], sample["sample_key"])
+
+
+
+@pytest.mark.parametrize("text_ts", [True, False], ids=["text ts (SQLite)", "timestamp ts (Parquet)"])
+@pytest.mark.parametrize("drop", [(), ("cost_usd", "variant", "cached_tokens", "provider", "max_tokens")],
+                         ids=["every column", "optional columns absent"])
+def test_an_empty_quarantine_is_the_one_the_query_of_no_bad_rows_gives(contract, prices, text_ts, drop):
+    # without bad rows the quarantine is made from the prepared schema, not read: the same columns and dtypes
+    good = hostile_table(prices, good_rows=300, text_ts=text_ts, drop=drop).slice(0, 300)
+    con = connect()
+    try:
+        con.register("source_rows", good.append_column("__row", pa.array(np.arange(good.num_rows))))
+        con.register(PRICES_TABLE, price_table(prices))
+        prepared = prepare_rows(con, good.schema, contract.suite_json, ROUTING_COLUMNS, WINDOW)
+        made, _ = _bad_rows(con, prepared, False)
+        queried, reasons = _bad_rows(con, prepared, True)
+    finally:
+        con.close()
+    assert made.empty and queried.empty and reasons == {}
+    assert list(made.columns) == list(queried.columns)
+    assert made.dtypes.to_dict() == queried.dtypes.to_dict()
