@@ -54,6 +54,11 @@ class EvidencePool:
         self.partitions += 1
         self.skipped_empty += 1
 
+    def lower_threshold(self, thresholds: list[float], rows_valid: int) -> None:
+        """Start τ where rollups with these thresholds and valid rows (to be added) will bring it: the pooled
+        sample is the same, each added sample just starts at its final size."""
+        self.threshold = min([self.threshold, *thresholds, self.max_sample_rows / max(rows_valid, 1)])
+
     def add(self, rollup: PartitionRollup) -> None:
         part = rollup.partition
         self.partitions += 1

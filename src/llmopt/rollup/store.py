@@ -16,11 +16,12 @@ import duckdb
 import pandas as pd
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from llmopt.extract.filesystems import open_filesystem
-from llmopt.rollup.partition import Partition, PartitionRollup
+from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup
 from llmopt.rollup.statistics import empty_statistics, typed
 
 # 2: sample keys from DuckDB's hash (both engines), which is stable within a DuckDB release; 3: statistics.parquet;
@@ -38,7 +39,7 @@ class RollupStore:
     def _path(self, partition: Partition, name: str) -> str:
         return f"{self.root}/{partition.key}/{name}"
 
-    def _meta(self, partition: Partition, fingerprint: str) -> dict | None:
+    def meta(self, partition: Partition, fingerprint: str) -> dict | None:
         """The stored rollup's metadata if it was made from input with this `fingerprint` in this format."""
         try:
             with self.filesystem.open_input_stream(self._path(partition, "meta.json")) as f:
@@ -55,17 +56,26 @@ class RollupStore:
     def load_statistics(self, partition: Partition, fingerprint: str) -> tuple[pd.DataFrame, str | None] | None:
         """Only the statistics of the stored rollup (and why it is excluded, if it is): what window statistics
         read, without its cells and sample."""
-        meta = self._meta(partition, fingerprint)
+        meta = self.meta(partition, fingerprint)
         return None if meta is None else (self._statistics(partition), meta.get("excluded"))
 
-    def load(self, partition: Partition, fingerprint: str) -> PartitionRollup | None:
-        """The stored rollup of `partition` if it was made from input with this `fingerprint`."""
-        meta = self._meta(partition, fingerprint)
+    def load(self, partition: Partition, fingerprint: str, statistics: bool = True,
+             sample_below: float = 1.0) -> PartitionRollup | None:
+        """The stored rollup of `partition` if it was made from input with this `fingerprint`.
+
+        Args:
+            statistics: read its statistics too (a pool of rollups does not use them: None).
+            sample_below: only the sample's rows whose key is under this (a pool's τ), filtered before pandas.
+        """
+        meta = self.meta(partition, fingerprint)
         if meta is None:
             return None
         cells = pq.read_table(self._path(partition, "cells.parquet"), filesystem=self.filesystem).to_pandas()
-        sample = pq.read_table(self._path(partition, "sample.parquet"), filesystem=self.filesystem).to_pandas()
-        statistics = self._statistics(partition)
+        sample = pq.read_table(self._path(partition, "sample.parquet"), filesystem=self.filesystem)
+        if sample_below < 1.0 and SAMPLE_KEY in sample.column_names:
+            sample = sample.filter(pc.less(sample[SAMPLE_KEY], sample_below))
+        sample = sample.to_pandas()
+        statistics = self._statistics(partition) if statistics else None
         return PartitionRollup(partition, fingerprint, cells, sample, meta["sample_threshold"], meta["rows_read"],
                                meta["rows_quarantined"], meta["reasons"], meta.get("expectation_results", []),
                                reused=True, excluded=meta.get("excluded"),

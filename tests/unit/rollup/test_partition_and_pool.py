@@ -70,6 +70,30 @@ def test_the_pooled_sample_is_the_bottom_k_of_the_union(day, prices):
     assert evidence.sample_hours == pytest.approx(24 * pool.threshold)
 
 
+
+def test_a_pool_whose_threshold_starts_at_the_stored_rollups_pools_the_same_evidence(day, prices):
+    # a warm run lowers τ from the stored rollups' metadata before loading them (`read_rollups`)
+    rollups = rollups_of(day, prices, WINDOW_END, 24, sample_rows=500)
+    window = Window(WINDOW_END - timedelta(hours=1), WINDOW_END)
+    plain, lowered = EvidencePool(window, max_sample_rows=6_000), EvidencePool(window, max_sample_rows=6_000)
+    stored = rollups[:-3]                   # the last three are read by the run itself, after the stored ones
+    lowered.lower_threshold([r.sample_threshold for r in stored], sum(r.rows_valid for r in stored))
+    assert plain.threshold == 1.0 and lowered.threshold <= 6_000 / sum(r.rows_valid for r in stored)
+    for rollup in rollups:
+        plain.add(rollup)
+    for rollup in rollups:
+        below = rollup.sample[rollup.sample[SAMPLE_KEY] < lowered.threshold]     # `load(sample_below=τ)`
+        lowered.add(PartitionRollup(rollup.partition, "fp", rollup.cells, below, rollup.sample_threshold,
+                                    rollup.rows_read))
+    assert lowered.threshold == plain.threshold
+    assert lowered.held <= 1.25 * 6_000         # never above the bound, so never thinned again
+    ours, theirs = (pool_evidence(p, Policy(drift_alpha=1e-12)) for p in (lowered, plain))
+    pd.testing.assert_frame_equal(ours.sample, theirs.sample)
+    # the same cells (the latency quantiles aside: REQ merges compact by coin flips, so no two merges agree exactly)
+    exact = [c for c in theirs.cells.columns if not c.startswith("latency_p")]
+    pd.testing.assert_frame_equal(ours.cells[exact], theirs.cells[exact])
+
+
 def test_req_sketch_merges_to_the_exact_tail_within_one_percent_and_the_median_within_one_percent_rank():
     rng = np.random.default_rng(0)
     parts = [rng.lognormal(7.0, 0.6, 20_000) for _ in range(12)]
