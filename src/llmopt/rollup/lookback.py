@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -75,6 +76,7 @@ def plan_range(res: Resources, start: datetime, end: datetime) -> tuple[list[Par
 
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+ROLLUP_LOADS_AT_ONCE = 4
 FUTURE_TOLERANCE = timedelta(hours=1)      # clock skew between the gateways and this job
 
 
@@ -207,27 +209,39 @@ def _breached(res: Resources, partition: Partition, fingerprint: str, window: Wi
 
 
 def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:
-    """A pool holding the plan's stored rollups; the rest (and stored ones whose input changed) are pending."""
+    """A pool holding the plan's stored rollups; the rest (and stored ones whose input changed) are pending.
+
+    Read a few at once (Parquet reads release the GIL; an S3 store's are waits), added in the plan's order."""
     pool = EvidencePool(plan.window, res.settings.pooled_sample_rows, planner=WORKER)
     counts, pending_counts = plan.counts or [None] * len(plan.partitions), []
-    metas = [res.rollup_store.meta(part, fingerprint) if stored else None
-             for part, fingerprint, stored in zip(plan.partitions, plan.fingerprints, plan.stored)]
-    # τ only falls as rollups are added: set from the stored ones first, each loaded sample is cut to about its
-    # final size as it is read, not thinned again with all the others as τ falls (4 of a warm week's 18 s)
-    pool.lower_threshold([m["sample_threshold"] for m in metas if m],
-                         sum(m["rows_read"] - m["rows_quarantined"] for m in metas if m))
-    for part, fingerprint, meta, count in zip(plan.partitions, plan.fingerprints, metas, counts):
-        rollup = None if meta is None else res.rollup_store.load(part, fingerprint, statistics=False,
-                                                                 sample_below=pool.threshold)
-        if rollup is None and count == 0 and part.start < plan.window.start:
-            pool.add_empty()        # an earlier hour the source counts no rows in: nothing to read or to judge
-        elif rollup is None:
-            pool.pending.append((part, fingerprint))
-            pending_counts.append(count)
-        else:
-            pool.add(rollup)
+    store = res.rollup_store
+    with ThreadPoolExecutor(ROLLUP_LOADS_AT_ONCE) as loads:
+        metas = list(loads.map(lambda part, fingerprint, stored: store.meta(part, fingerprint) if stored else None,
+                               plan.partitions, plan.fingerprints, plan.stored))
+        # τ only falls as rollups are added: set from the stored ones first, each loaded sample is cut to about
+        # its final size as it is read, not thinned again with all the others as τ falls (4 of a warm week's 18 s)
+        pool.lower_threshold([m["sample_threshold"] for m in metas if m],
+                             sum(m["rows_read"] - m["rows_quarantined"] for m in metas if m))
+        below = pool.threshold
+        rollups = loads.map(lambda part, fingerprint, meta: None if meta is None else
+                            store.load(part, fingerprint, statistics=False, sample_below=below),
+                            plan.partitions, plan.fingerprints, metas)
+        for part, fingerprint, rollup, count in zip(plan.partitions, plan.fingerprints, rollups, counts):
+            _add_loaded(pool, plan, part, fingerprint, rollup, count, pending_counts)
     pool.pending_rows = None if None in pending_counts else sum(pending_counts)
     return pool
+
+
+def _add_loaded(pool: EvidencePool, plan: LookbackPlan, part: Partition, fingerprint: str,
+                rollup: PartitionRollup | None, count: int | None, pending_counts: list) -> None:
+    """A stored rollup into the pool; else the partition is pending (or, counted empty before the window, empty)."""
+    if rollup is None and count == 0 and part.start < plan.window.start:
+        pool.add_empty()        # an earlier hour the source counts no rows in: nothing to read or to judge
+    elif rollup is None:
+        pool.pending.append((part, fingerprint))
+        pending_counts.append(count)
+    else:
+        pool.add(rollup)
 
 
 def keep_rollups(res: Resources, pool: EvidencePool, rollups: list[PartitionRollup]) -> None:
