@@ -224,7 +224,7 @@ def read_rollups(res: Resources, plan: LookbackPlan) -> EvidencePool:
                              sum(m["rows_read"] - m["rows_quarantined"] for m in metas if m))
         below = pool.threshold
         rollups = loads.map(lambda part, fingerprint, meta: None if meta is None else
-                            store.load(part, fingerprint, statistics=False, sample_below=below),
+                            store.load(part, fingerprint, statistics=False, sample_below=below, meta=meta),
                             plan.partitions, plan.fingerprints, metas)
         for part, fingerprint, rollup, count in zip(plan.partitions, plan.fingerprints, rollups, counts):
             _add_loaded(pool, plan, part, fingerprint, rollup, count, pending_counts)

@@ -60,14 +60,15 @@ class RollupStore:
         return None if meta is None else (self._statistics(partition), meta.get("excluded"))
 
     def load(self, partition: Partition, fingerprint: str, statistics: bool = True,
-             sample_below: float = 1.0) -> PartitionRollup | None:
+             sample_below: float = 1.0, meta: dict | None = None) -> PartitionRollup | None:
         """The stored rollup of `partition` if it was made from input with this `fingerprint`.
 
         Args:
             statistics: read its statistics too (a pool of rollups does not use them: None).
             sample_below: only the sample's rows whose key is under this (a pool's τ), filtered before pandas.
+            meta: its `meta` if the caller has read it already (it is not read again).
         """
-        meta = self.meta(partition, fingerprint)
+        meta = meta or self.meta(partition, fingerprint)
         if meta is None:
             return None
         cells = pq.read_table(self._path(partition, "cells.parquet"), filesystem=self.filesystem).to_pandas()
