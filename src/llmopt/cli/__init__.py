@@ -180,11 +180,13 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, as_command: bool = False) -> int:
+    """Run one subcommand; `as_command`: this process is the `llmopt` command and ends when it returns."""
     effective = {key: os.environ.setdefault(key, value) for key, value in QUIET_ENV.items()}
     # SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C, so Prefect stops its temporary server too
     signal.signal(signal.SIGTERM, _terminate)
     args = build_parser().parse_args(argv)
+    args.as_command = as_command
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -206,7 +208,7 @@ def run_command() -> int:
     first registered, runs last): Prefect's log and event workers have drained, its temporary server has stopped,
     every store is closed and the output flushed.
     """
-    code = main()
+    code = main(as_command=True)
     _EXIT_CODE.append(code)
     return code
 

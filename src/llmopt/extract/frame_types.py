@@ -98,9 +98,10 @@ def null_column(kind: str | None, rows: int) -> pa.Array:
 
 
 def repeated_text(value: str, rows: int) -> pa.Array:
-    """`value` in each of `rows` rows, built in Arrow (a Python list of 400k strings took ~0.1 s a partition)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([value], pa.string())
-                                          ).cast(pa.string())
+    """`value` in each of `rows` rows, dictionary-encoded: one copy of the text and a code per row. A Python list
+    of 400k strings took ~0.1 s a partition, and the plain column ~15 ms and ~25 MB; DuckDB reads the dictionary
+    as text, and `conform_column` makes it plain where pandas reads it."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([value], pa.string()))
 
 
 def to_contract_frame(table: pa.Table) -> pd.DataFrame:
