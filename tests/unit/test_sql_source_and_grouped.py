@@ -9,6 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 
+from llmopt.extract.adbc import SQLITE_BATCH_ROWS
 from llmopt.extract.sql_source import SqlRequestLog
 from llmopt.extract.synthetic import generate_requests
 from llmopt.fit.grouped import GroupedRegressor
@@ -33,6 +34,17 @@ def test_window_is_half_open_and_reads_only_the_asked_columns(tmp_path):
     assert log.count_window(END, END + timedelta(hours=1)) == 0
     assert log.latest_ts() == frame["ts"].max().to_pydatetime()
     assert log.existing_request_ids(["nope", frame["request_id"].iloc[0]]) == {frame["request_id"].iloc[0]}
+
+
+def test_the_sqlite_driver_returns_a_window_in_batches_of_the_set_size(tmp_path):
+    log = SqlRequestLog(f"sqlite:///{tmp_path}/r.db", "llm_requests", "llm_requests_quarantine")
+    frame = generate_requests(3 * SQLITE_BATCH_ROWS, hours=1, seed=3, end=END)
+    log.append(frame)
+    table = log.read_table(END - timedelta(hours=1), END, ["request_id", "ts", "latency_ms"])
+    assert table.num_rows == len(frame)
+    assert sorted(table.column("request_id").to_pylist()) == sorted(frame["request_id"])
+    sizes = [b.num_rows for b in table.to_batches()]
+    assert max(sizes) == SQLITE_BATCH_ROWS and len(sizes) <= 3 + 2      # a partial batch per read part at most
 
 
 def test_quarantine_is_replaced_per_source(tmp_path):

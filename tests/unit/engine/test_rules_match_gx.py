@@ -155,3 +155,23 @@ def test_an_empty_quarantine_is_the_one_the_query_of_no_bad_rows_gives(contract,
     assert made.empty and queried.empty and reasons == {}
     assert list(made.columns) == list(queried.columns)
     assert made.dtypes.to_dict() == queried.dtypes.to_dict()
+
+
+def test_rows_in_many_batches_give_the_rollup_and_quarantine_of_one_batch(contract, prices):
+    """The sample is taken batch by batch (`_take_sorted`): rows cut into 700-row batches, as a driver streams
+    them, give the same sample, threshold, cells and quarantine as the rows in one batch."""
+    table = hostile_table(prices, good_rows=6000).combine_chunks()
+    batched = pa.Table.from_batches(table.to_batches(max_chunksize=700))
+    assert len(batched.to_batches()) > 8
+    one, many = (validate_and_reduce(t, contract, prices, ROUTING_COLUMNS, WINDOW, 0.5, 100, 500)
+                 for t in (table, batched))
+    assert many.sample_threshold == one.sample_threshold < 1
+    pd.testing.assert_frame_equal(many.sample, one.sample)
+    pd.testing.assert_frame_equal(many.cells.drop(columns="latency_sketch"), one.cells.drop(columns="latency_sketch"))
+    sketches = [[datasketches.req_floats_sketch.deserialize(bytes(b)) for b in r.cells["latency_sketch"]]
+                for r in (many, one)]
+    # REQ compacts by coin flips: the same latencies give sketches of the same count and extremes
+    assert [(s.n, s.get_min_value(), s.get_max_value()) for s in sketches[0]] == \
+        [(s.n, s.get_min_value(), s.get_max_value()) for s in sketches[1]]
+    pd.testing.assert_frame_equal(many.rejected, one.rejected)
+    assert many.reasons == one.reasons and len(one.sample) == 500
