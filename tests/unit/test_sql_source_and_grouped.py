@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 
-from llmopt.extract.adbc import SQLITE_BATCH_ROWS
+from llmopt.extract.adbc import READ_PARTS, SQLITE_BATCH_ROWS
 from llmopt.extract.sql_source import SqlRequestLog
 from llmopt.extract.synthetic import generate_requests
 from llmopt.fit.grouped import GroupedRegressor
@@ -44,7 +44,7 @@ def test_the_sqlite_driver_returns_a_window_in_batches_of_the_set_size(tmp_path)
     assert table.num_rows == len(frame)
     assert sorted(table.column("request_id").to_pylist()) == sorted(frame["request_id"])
     sizes = [b.num_rows for b in table.to_batches()]
-    assert max(sizes) == SQLITE_BATCH_ROWS and len(sizes) <= 3 + 2      # a partial batch per read part at most
+    assert max(sizes) == SQLITE_BATCH_ROWS and len(sizes) <= 3 + READ_PARTS     # a partial batch per read part at most
 
 
 def test_quarantine_is_replaced_per_source(tmp_path):

@@ -32,7 +32,7 @@ def _run_flow(args: argparse.Namespace) -> dict:
     from llmopt.cli.console import quiet_expected_failures, show_progress
 
     hourly = flow("hourly-optimization")
-    if getattr(args, "as_command", False):
+    if args.as_command:
         # Prefect, pandas, SQLAlchemy and the flow's modules (~190k objects) out of the collector's view: each full
         # collection of the run (8-9, most while MLflow and scikit-learn import) walked them again, ~0.4 of its
         # ~1.1 s. Only in the command, whose process ends with the run (`run_command`): objects in a cycle made
