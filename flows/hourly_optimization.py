@@ -19,6 +19,7 @@ from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, po
 from llmopt.tasks.settings import import_later_steps, load_settings, resolve_window
 from llmopt.tasks.window_lock import hold_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
+from llmopt.warm_imports import head_start_pays
 
 
 @flow(name="hourly-optimization", log_prints=True)
@@ -83,9 +84,10 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         if not dry_run:
             adopt_orphan_versions(settings)
         pool = plan_lookback(settings, window)
-        # the later steps' modules import while the partitions read and reduce in C (GIL released); not for an
-        # hour the source counts empty, whose run ends after tracking
-        warmed = [allow_failure(import_later_steps.submit())] if pool.pending and pool.pending_rows != 0 else []
+        # the later steps' modules import while many partitions read and reduce in C (GIL released); not for a
+        # few, which they would only slow, nor for an hour the source counts empty, whose run ends after tracking
+        warmed = ([allow_failure(import_later_steps.submit())]
+                  if head_start_pays(len(pool.pending), pool.pending_rows) else [])
         if pool.pending:
             roll_up_pending(settings, pool, window)
         ids["mlflow_run_id"] = tracking.result()

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from llmopt.lazy_modules import LazyModule
-from llmopt.warm_imports import LATER_STEPS, import_modules
+from llmopt.warm_imports import HEAD_START_MIN_PARTITIONS, LATER_STEPS, head_start_pays, import_modules
 
 HEAVY = ("scipy", "sklearn", "matplotlib", "mlflow")
 
@@ -45,6 +45,14 @@ def test_import_modules_reports_what_failed_and_sets_the_headless_backend():
     assert out[0] == "[]" and out[1].lower() == "agg"
     assert out[2] == "['scikit-learn']"     # MLflow's module → distribution map, which its first log_model builds
     assert "matplotlib.pyplot" in LATER_STEPS and "sklearn.ensemble" in LATER_STEPS
+
+
+def test_the_later_steps_import_ahead_only_under_many_partitions_with_rows():
+    # a 1M-row SQLite hour is 2 slices: the imports would only slow them and add their memory to the peak
+    assert not head_start_pays(2, None)
+    assert not head_start_pays(HEAD_START_MIN_PARTITIONS - 1, 10_000_000)
+    assert head_start_pays(24, 10_000_000) and head_start_pays(HEAD_START_MIN_PARTITIONS, None)
+    assert not head_start_pays(24, 0)          # counted empty: the run ends after tracking
 
 
 def test_the_pool_knows_when_the_pending_partitions_hold_no_rows(write_settings, prices):
