@@ -19,7 +19,6 @@ from llmopt.tasks.rollup import keep_rollups, partition_waves, plan_lookback, po
 from llmopt.tasks.settings import import_later_steps, load_settings, resolve_window
 from llmopt.tasks.window_lock import hold_window
 from llmopt.tasks.track import finish_tracking, record_run_in_mlflow, show_recommendations, start_tracking
-from llmopt.warm_imports import head_start_pays
 
 
 @flow(name="hourly-optimization", log_prints=True)
@@ -86,8 +85,7 @@ def _optimize(settings, window, dry_run: bool, ids: dict[str, str | None]) -> di
         pool = plan_lookback(settings, window)
         # the later steps' modules import while many partitions read and reduce in C (GIL released); not for a
         # few, which they would only slow, nor for an hour the source counts empty, whose run ends after tracking
-        warmed = ([allow_failure(import_later_steps.submit())]
-                  if head_start_pays(len(pool.pending), pool.pending_rows) else [])
+        warmed = [allow_failure(import_later_steps.submit())] if pool.head_start_pays else []
         if pool.pending:
             roll_up_pending(settings, pool, window)
         ids["mlflow_run_id"] = tracking.result()

@@ -15,6 +15,7 @@ from llmopt.domain import Window
 from llmopt.rollup.drift import DriftFinding, drift_windows, find_drift_in_windows
 from llmopt.rollup.partition import CELL_KEYS, SAMPLE_KEY, SUM_COLUMNS, Partition, PartitionRollup, merge_sketches
 from llmopt.settings import Policy
+from llmopt.warm_imports import head_start_pays
 
 
 @dataclass
@@ -44,6 +45,11 @@ class EvidencePool:
     started: float = field(default_factory=time.time)               # when planning began (wall clock: it is pickled)
     feedback_scores: int = 0                                        # late scores joined, over the lookback
     newest_score: str | None = None
+
+    @property
+    def head_start_pays(self) -> bool:
+        """Whether the later steps' imports pay off alongside the pending partitions (`warm_imports`)."""
+        return head_start_pays(len(self.pending), self.pending_rows)
 
     def waves(self, size: int) -> list[list[tuple[Partition, str]]]:
         """The pending partitions, `size` at a time (memory ∝ size × a partition)."""
