@@ -69,7 +69,7 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
     table = untyped_nulls(table)
     con = connect()
     try:
-        source = table.append_column("__row", pa.array(np.arange(table.num_rows)))
+        source = _in_batches(table.append_column("__row", pa.array(np.arange(table.num_rows))))
         con.register("source_rows", source)
         con.register(PRICES_TABLE, price_table(prices))
         prepared = prepare_rows(con, table.schema, contract.suite_json, required, window)
@@ -90,6 +90,16 @@ def validate_and_reduce(table: pa.Table, contract: RequestContract, prices: Pric
         return EngineResult(rows_read, rejected, reasons, results, cells, sample, threshold, statistics)
     finally:
         con.close()
+
+
+SCAN_BATCH_ROWS = 16_384
+
+
+def _in_batches(table: pa.Table) -> pa.Table:
+    """`table` as record batches of ≤ `SCAN_BATCH_ROWS` rows (zero-copy slices): DuckDB's threads take a registered
+    table's batches one at a time, so a Parquet file's few 131k-row batches left one thread the last big one
+    (`group_rows` ~18% faster on a 417k-row partition, 2 threads)."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS), schema=table.schema)
 
 
 def _bad_rows(con, prepared, any_bad: bool) -> tuple[pd.DataFrame, dict[str, int]]:
