@@ -43,10 +43,10 @@ logging.getLogger("prefect.task_runs").addFilter(_QuietThreadTimeout())
       retry_condition_fn=retry_if_transient, retry_delay_seconds=[10, 60], timeout_seconds=1800, cache_policy=NO_CACHE,
       task_run_name="rollup-{partition.key}")
 def rollup_partition(settings: Settings, partition: Partition, fingerprint: str,
-                     window: Window | None = None) -> PartitionRollup:
+                     window: Window | None = None, sharing: int = 1) -> PartitionRollup:
     """Read, validate (quarantining bad rows) and reduce one partition; a batch-level breach in the window stops
     the run, one in an earlier hour leaves that hour out of the evidence."""
-    rollup = lookback.rollup_partition(open_resources(settings), partition, fingerprint, window)
+    rollup = lookback.rollup_partition(open_resources(settings), partition, fingerprint, window, sharing)
     logger = get_run_logger()
     if rollup.excluded:
         logger.warning("%s left out of the evidence: %s", partition.key, rollup.excluded)
@@ -81,6 +81,11 @@ def pool_evidence(settings: Settings, pool: EvidencePool) -> PooledEvidence:
     for key, why in evidence.excluded:
         logger.warning("partition %s excluded from the evidence (contract breach): %s", key, why)
     return evidence
+
+
+def partitions_at_once(settings: Settings, pool: EvidencePool) -> tuple[int, int]:
+    """(partitions run at once, partitions sharing a machine's DuckDB) for the pending ones (a plain call)."""
+    return lookback.concurrency(settings, len(pool.pending))
 
 
 def partition_waves(pool: EvidencePool, size: int) -> list[list[tuple[Partition, str]]]:

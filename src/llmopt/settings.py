@@ -159,9 +159,9 @@ class Settings(BaseSettings):
     # pandas: the reference path (Great Expectations on a pandas frame), e.g. to compare the two
     engine: Literal["duckdb", "pandas"] = "duckdb"
     pooled_sample_rows: int = Field(400_000, ge=1_000)   # bound of the lookback's pooled sample
-    # partitions in flight at once (memory ∝ this × a partition); threads share one GIL, so more than 1 pays off
-    # on a Dask cluster (dask_workers / dask_scheduler_address), not on the default thread runner
-    partition_concurrency: int = Field(1, ge=1)
+    # partitions in flight at once (memory ∝ this × a partition), DuckDB's threads shared among them; 0: auto,
+    # 2 on 2+ cores for 8+ partitions (a day, a backfill), else 1 (`engine.partition.partitions_at_once`)
+    partition_concurrency: int = Field(0, ge=0)
     dask_scheduler_address: str | None = None            # e.g. tcp://scheduler:8786: partitions run on that cluster
     dask_workers: int = Field(0, ge=0)                   # > 0: a local Dask cluster with this many workers
     policy: Policy = Field(default_factory=Policy)

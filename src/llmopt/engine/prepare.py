@@ -72,6 +72,8 @@ def _typed(name: str, arrow_type: pa.DataType, kind: str | None) -> str | None:
         return col
     if pa.types.is_null(arrow_type):
         return _NULL_OF[kind]
+    if pa.types.is_dictionary(arrow_type):      # low-cardinality text as the lake reads it: DuckDB reads the values
+        arrow_type = arrow_type.value_type
     text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
     if kind == "string":
         return col if text else None

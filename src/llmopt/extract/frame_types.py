@@ -47,10 +47,17 @@ def _is_whole(column: pa.ChunkedArray) -> bool:
     return pc.all(pc.equal(valid, pc.floor(valid))).as_py() is not False
 
 
-def conform_column(column: pa.ChunkedArray, kind: str | None) -> pa.ChunkedArray:
+TEXT_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+
+
+def conform_column(column: pa.ChunkedArray, kind: str | None, keep_dictionary: bool = False) -> pa.ChunkedArray:
     """One column in the Arrow type that reads into the contract's pandas dtype for `kind` (None: not a contract
-    column; only its text is made plain)."""
+    column; only its text is made plain). `keep_dictionary`: dictionary-encoded text stays encoded (as
+    `TEXT_DICTIONARY`), for the engine, which reads the values."""
     arrow_type = column.type
+    if keep_dictionary and pa.types.is_dictionary(arrow_type) and _is_text(arrow_type.value_type) \
+            and kind in ("string", None):
+        return column if arrow_type == TEXT_DICTIONARY else column.cast(TEXT_DICTIONARY)
     if pa.types.is_dictionary(arrow_type):      # Spark, DuckDB, pandas categoricals: the values, not the codes
         column = column.cast(arrow_type.value_type)
         arrow_type = column.type
@@ -75,10 +82,11 @@ def conform_column(column: pa.ChunkedArray, kind: str | None) -> pa.ChunkedArray
     return column
 
 
-def conform_table(table: pa.Table) -> pa.Table:
+def conform_table(table: pa.Table, keep_dictionaries: bool = False) -> pa.Table:
     """`table` with every column in the Arrow type of its contract kind, and without pandas metadata (which would
-    bring back pandas' nullable dtypes and pd.NA)."""
-    columns = [conform_column(table.column(name), COLUMN_KINDS.get(name)) for name in table.column_names]
+    bring back pandas' nullable dtypes and pd.NA); `keep_dictionaries`: see `conform_column`."""
+    columns = [conform_column(table.column(name), COLUMN_KINDS.get(name), keep_dictionaries)
+               for name in table.column_names]
     return pa.table(columns, names=table.column_names)
 
 

@@ -45,6 +45,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("request_id", "ts", "service", "task_type",
 ABSENT_MEANS_NULL: tuple[str, ...] = tuple(c for c in REQUEST_COLUMNS if c not in REQUIRED_COLUMNS)
 
 STATUSES = ("ok", "error", "timeout")
+# Text columns with a few distinct values per hour (names, labels, codes), which Parquet writers store
+# dictionary-encoded: a lake reads them as Arrow dictionaries for the engine, one copy of each value
+LOW_CARDINALITY_TEXT: tuple[str, ...] = ("service", "task_type", "provider", "model", "status", "finish_reason",
+                                         "experiment_id", "variant")
 
 # Optional: not required by the contract, present in tables llmopt creates. `prefix_hashes` holds the
 # space-separated hashes of the prompt's prefix blocks (as in the Mooncake trace); the prompt-caching

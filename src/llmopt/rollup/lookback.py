@@ -24,7 +24,7 @@ from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empt
 from llmopt.rollup.pool import EvidencePool, PooledEvidence, pool_evidence
 from llmopt.rollup.statistics import statistics_of_frame
 from llmopt.validate.contract import ContractBreach
-from llmopt.engine.partition import validate_and_reduce
+from llmopt.engine.partition import partitions_at_once, use_threads, validate_and_reduce
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.extract.sources import counted_fingerprints
 
@@ -111,10 +111,21 @@ def columns_to_read(res: Resources) -> list[str]:
     return list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present and c not in ROUTING_COLUMNS]
 
 
+def concurrency(settings, pending: int) -> tuple[int, int]:
+    """(partitions run at once, partitions sharing this machine's DuckDB threads): a local Dask cluster's
+    workers share its cores; a remote cluster's worker has its own; threads here share the process's DuckDB."""
+    at_once = partitions_at_once(settings.partition_concurrency, pending)
+    if settings.dask_workers:
+        return max(at_once, settings.dask_workers), settings.dask_workers
+    return at_once, 1 if settings.dask_scheduler_address else at_once
+
+
 def rollup_partition(res: Resources, partition: Partition, fingerprint: str,
-                     window: Window | None = None) -> PartitionRollup:
-    """`read_and_reduce`, then the partition's freed Arrow buffers go back to the OS: Arrow's allocator (mimalloc)
-    keeps them otherwise (~230 MB after a 417k-row partition), and the run's later steps would start above them."""
+                     window: Window | None = None, sharing: int = 1) -> PartitionRollup:
+    """`read_and_reduce` on DuckDB's share of the cores (`sharing` partitions at once), then the partition's freed
+    Arrow buffers go back to the OS: Arrow's allocator (mimalloc) keeps them otherwise (~230 MB after a 417k-row
+    partition), and the run's later steps would start above them."""
+    use_threads(sharing)
     try:
         return read_and_reduce(res, partition, fingerprint, window)
     finally:

@@ -185,3 +185,25 @@ def test_a_null_typed_ts_in_an_hours_folder_is_quarantined_not_lost(write_settin
         [403, 2 + int((rows["ts"].iloc[2:] < half).sum()), int((rows["ts"].iloc[2:] >= half).sum())]
     rollup = rollup_partition(res, PARTITION, "fp")
     assert (rollup.rows_read, rollup.rows_quarantined) == (403, 5) and rollup.reasons["ts is null"] == 2
+
+
+def test_text_read_as_dictionaries_when_one_file_lacks_a_column(write_settings, tmp_path, prices):
+    """The engine gets an hour's names and labels as Arrow dictionaries (one copy of each value), and an hour whose
+    second file lacks two of them (plain nulls there) still reads as one table with the same cells."""
+    rows = base_rows(prices, nulls=False)
+    hour = tmp_path / "lake" / f"date={START:%Y-%m-%d}" / f"hour={START:%H}"
+    hour.mkdir(parents=True)
+    pq.write_table(STYLES["pandas"](rows.iloc[:200]), hour / "part-0.parquet")
+    pq.write_table(STYLES["pandas"](rows.iloc[200:].drop(columns=["finish_reason", "variant"])),
+                   hour / "part-1.parquet")
+    _, settings = write_settings(requests_path=str(tmp_path / "lake"))
+    res = open_resources(settings)
+    table = res.request_source.read_table(START, PARTITION.end, list(REQUEST_COLUMNS))
+    assert pa.types.is_dictionary(table.schema.field("model").type)           # in both files
+    assert pa.types.is_string(table.schema.field("finish_reason").type)       # plain: one file lacks it
+    assert table.column("finish_reason").null_count == int(rows["finish_reason"].iloc[:200].isna().sum()) + 203
+    rollup = rollup_partition(res, PARTITION, "fp")
+    assert "validate + reduce" in rollup.seconds                               # the engine's pass, not pandas'
+    assert (rollup.rows_read, rollup.rows_quarantined) == (403, 3)
+    expected = expected_cells(rows.assign(variant=rows["variant"].where(np.arange(len(rows)) < 200, None)), prices)
+    np.testing.assert_allclose(rollup.cells[SUMS].to_numpy(float), expected[SUMS].to_numpy(float), rtol=1e-12)
