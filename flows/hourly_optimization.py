@@ -15,7 +15,7 @@ from llmopt.tasks.experiments import analyze_experiments, record_experiments_in_
 from llmopt.tasks.fit import fit_models
 from llmopt.tasks.publish import adopt_orphan_versions, publish_configs
 from llmopt.tasks.runners import partition_runner
-from llmopt.tasks.rollup import (keep_rollups, partition_waves, partitions_at_once, plan_lookback, pool_evidence,
+from llmopt.tasks.rollup import (keep_rollups, partition_waves, partitions_in_flight, plan_lookback, pool_evidence,
                                  rollup_partition)
 from llmopt.tasks.settings import import_later_steps, load_settings, resolve_window
 from llmopt.tasks.window_lock import hold_window
@@ -56,10 +56,10 @@ KEEP_ROLLUPS_EVERY = 4      # new rollups stored (and progress logged) per this 
 
 
 def roll_up_pending(settings, pool, window) -> None:
-    """Read and reduce the pool's pending partitions, a few at a time (`partitions_at_once`), storing their rollups
+    """Read and reduce the pool's pending partitions, a few at a time (`partitions_in_flight`), storing their rollups
     while the next wave reads, a few at a time (a rollup is small; a task run costs ~50 ms of the interpreter
     the partitions share). What was reduced is stored even when a partition fails: the re-run reuses it."""
-    at_once, sharing = partitions_at_once(settings, pool)
+    at_once, sharing = partitions_in_flight(settings, pool)
     with partition_runner(settings, at_once) as runner:        # threads, or the Dask cluster the settings name
         running, held = [], []
         try:

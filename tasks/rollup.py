@@ -83,9 +83,9 @@ def pool_evidence(settings: Settings, pool: EvidencePool) -> PooledEvidence:
     return evidence
 
 
-def partitions_at_once(settings: Settings, pool: EvidencePool) -> tuple[int, int]:
+def partitions_in_flight(settings: Settings, pool: EvidencePool) -> tuple[int, int]:
     """(partitions run at once, partitions sharing a machine's DuckDB) for the pending ones (a plain call)."""
-    return lookback.concurrency(settings, len(pool.pending))
+    return lookback.partitions_in_flight(settings, len(pool.pending))
 
 
 def partition_waves(pool: EvidencePool, size: int) -> list[list[tuple[Partition, str]]]:

@@ -160,7 +160,7 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "pandas"] = "duckdb"
     pooled_sample_rows: int = Field(400_000, ge=1_000)   # bound of the lookback's pooled sample
     # partitions in flight at once (memory ∝ this × a partition), DuckDB's threads shared among them; 0: auto,
-    # 2 on 2+ cores for 8+ partitions (a day, a backfill), else 1 (`engine.partition.partitions_at_once`)
+    # 2 on 2+ cores for 8+ partitions (a day, a backfill), else 1 (`rollup.lookback.partitions_at_once`)
     partition_concurrency: int = Field(0, ge=0)
     dask_scheduler_address: str | None = None            # e.g. tcp://scheduler:8786: partitions run on that cluster
     dask_workers: int = Field(0, ge=0)                   # > 0: a local Dask cluster with this many workers

@@ -51,26 +51,15 @@ def _database() -> duckdb.DuckDBPyConnection:
 
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-MANY_PARTITIONS = 8
 _THREADS_SET = threading.Lock()
 _threads_set: int | None = None        # what `use_threads` last set (None: DuckDB's default)
-
-
-def partitions_at_once(setting: int, pending: int, cores: int = CORES) -> int:
-    """Partitions to run at once: `setting`, or for 0 (auto) 2 when there are `MANY_PARTITIONS` or more and 2+
-    cores, else 1. Two, each on half of DuckDB's threads, overlap one's Python steps (reads, frames, the rollup's
-    store) with the other's scan: on 2 cores the 10M-row day's 24 partitions took 8.0-8.2 s against 9.1-10.2 s,
-    for ~60 MB more peak memory; a few partitions gain nothing, and their run pays their memory."""
-    if setting:
-        return setting
-    return 2 if pending >= MANY_PARTITIONS and cores >= 2 else 1
 
 
 def use_threads(at_once: int, cores: int = CORES) -> int:
     """Give the process's DuckDB the cores shared among `at_once` partitions (two queries on all of them at
     once slowed each other: the day took twice as long); returns the threads."""
     global _threads_set
-    threads = max(1, cores // max(1, at_once))
+    threads = max(1, cores // at_once)
     with _THREADS_SET:
         # DuckDB's own default (every core) needs no database yet: opened before a SQLite slice's read rather
         # than after it, it left that hour's peak RSS ~50 MB higher (648-662 MB against 578-598 MB)

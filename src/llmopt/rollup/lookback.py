@@ -24,7 +24,7 @@ from llmopt.rollup.partition import SAMPLE_KEY, Partition, PartitionRollup, empt
 from llmopt.rollup.pool import EvidencePool, PooledEvidence, pool_evidence
 from llmopt.rollup.statistics import statistics_of_frame
 from llmopt.validate.contract import ContractBreach
-from llmopt.engine.partition import partitions_at_once, use_threads, validate_and_reduce
+from llmopt.engine.partition import CORES, use_threads, validate_and_reduce
 from llmopt.extract.frame_types import to_contract_frame
 from llmopt.extract.sources import counted_fingerprints
 
@@ -111,7 +111,20 @@ def columns_to_read(res: Resources) -> list[str]:
     return list(ROUTING_COLUMNS) + [c for c in dict.fromkeys(wanted) if c in present and c not in ROUTING_COLUMNS]
 
 
-def concurrency(settings, pending: int) -> tuple[int, int]:
+MANY_PARTITIONS = 8         # as `warm_imports.HEAD_START_MIN_PARTITIONS`: enough to outlast a run's fixed costs
+
+
+def partitions_at_once(setting: int, pending: int, cores: int = CORES) -> int:
+    """Partitions to run at once: `setting`, or for 0 (auto) 2 when there are `MANY_PARTITIONS` or more and 2+
+    cores, else 1. Two, each on half of DuckDB's threads, overlap one's Python steps (reads, frames, the rollup's
+    store) with the other's scan: on 2 cores the 10M-row day's 24 partitions took 8.0-8.2 s against 9.1-10.2 s,
+    for ~60 MB more peak memory; a few partitions gain nothing, and their run pays their memory."""
+    if setting:
+        return setting
+    return 2 if pending >= MANY_PARTITIONS and cores >= 2 else 1
+
+
+def partitions_in_flight(settings, pending: int) -> tuple[int, int]:
     """(partitions run at once, partitions sharing this machine's DuckDB threads): a local Dask cluster's
     workers share its cores; a remote cluster's worker has its own; threads here share the process's DuckDB."""
     at_once = partitions_at_once(settings.partition_concurrency, pending)

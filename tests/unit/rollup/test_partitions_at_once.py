@@ -1,7 +1,7 @@
 """How many partitions a run reduces at once, and the share of DuckDB's threads each gets."""
 
-from llmopt.engine.partition import _database, partitions_at_once, use_threads
-from llmopt.rollup.lookback import concurrency
+from llmopt.engine.partition import _database, use_threads
+from llmopt.rollup.lookback import partitions_at_once, partitions_in_flight
 from llmopt.settings import Settings
 
 
@@ -12,9 +12,9 @@ def test_auto_runs_two_for_a_day_and_one_for_an_hour_or_a_single_core():
 
 
 def test_threads_here_share_the_process_duckdb_and_dask_workers_their_machine():
-    assert concurrency(Settings(), 24)[1] == concurrency(Settings(), 24)[0]
-    assert concurrency(Settings(dask_workers=3), 2) == (3, 3)
-    assert concurrency(Settings(dask_scheduler_address="tcp://s:8786", partition_concurrency=16), 100) == (16, 1)
+    assert partitions_in_flight(Settings(), 24)[1] == partitions_in_flight(Settings(), 24)[0]
+    assert partitions_in_flight(Settings(dask_workers=3), 2) == (3, 3)
+    assert partitions_in_flight(Settings(dask_scheduler_address="tcp://s:8786", partition_concurrency=16), 100) == (16, 1)
 
 
 def test_use_threads_divides_the_cores():
